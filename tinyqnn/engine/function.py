@@ -79,6 +79,7 @@ class Function:
                 f"{cls.__name__}.forward turned {in_dtype} inputs into a {out.dtype} output; "
                 "keep the input dtype (NumPy promotes when mixing with float64 arrays or scalars)"
             )
+        record = record and out.dtype.kind == "f"  # integer/bool results (a cast to int) carry no gradient
         result = Tensor(out, requires_grad=record, _copy=False)
         if record:
             result._fn = cls

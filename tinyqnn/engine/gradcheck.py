@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .grad_mode import no_grad
 from .tensor import Tensor
 
 
@@ -17,15 +18,18 @@ def numerical_grad(fn: Callable[..., Tensor], inputs: Sequence[Tensor], index: i
     """Central differences of ``fn(*inputs).sum()`` with respect to ``inputs[index]`` (same shape)."""
     x = inputs[index]
     grad = np.zeros_like(x.data)
+    if not x.data.flags.c_contiguous:  # reshape(-1) would copy and the perturbations would not reach fn
+        raise ValueError("numerical_grad perturbs inputs in place; pass C-contiguous data (np.ascontiguousarray)")
     flat, gflat = x.data.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        saved = flat[i]
-        flat[i] = saved + eps
-        plus = float(np.asarray(fn(*inputs).data, dtype=np.float64).sum())
-        flat[i] = saved - eps
-        minus = float(np.asarray(fn(*inputs).data, dtype=np.float64).sum())
-        flat[i] = saved
-        gflat[i] = (plus - minus) / (2 * eps)
+    with no_grad():  # only values are needed, recording thousands of graphs would be wasted work
+        for i in range(flat.size):
+            saved = flat[i]
+            flat[i] = saved + eps
+            plus = float(np.asarray(fn(*inputs).data, dtype=np.float64).sum())
+            flat[i] = saved - eps
+            minus = float(np.asarray(fn(*inputs).data, dtype=np.float64).sum())
+            flat[i] = saved
+            gflat[i] = (plus - minus) / (2 * eps)
     return grad
 
 
@@ -52,7 +56,8 @@ def gradcheck(
         True when every gradient matches; otherwise raises ``GradcheckError`` (or returns False).
     """
     checked = [
-        Tensor(np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64), requires_grad=True)
+        # C order: numerical_grad perturbs entries through a flat view (a transposed input would copy)
+        Tensor(np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64, order="C"), requires_grad=True)
         if np.asarray(x.data if isinstance(x, Tensor) else x).dtype.kind == "f"
         else x
         for x in inputs

@@ -98,6 +98,10 @@ class Tensor:
     def __len__(self) -> int:
         return len(self.data)
 
+    def __bool__(self) -> bool:
+        # without this, ``if t > 0:`` would fall back to __len__ and be True for any 1-element tensor
+        return bool(self.data)
+
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", precision=4, threshold=20)
         extra = f", grad_fn={self._fn.__name__}" if self._fn else (", requires_grad=True" if self.requires_grad else "")

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from ..tensor import Tensor, as_tensor
 from .elementwise import (
     Abs, Add, Cast, Clip, Div, Exp, LeakyReLU, Log, Maximum, Minimum, Mul, Neg, Pow, ReLU, Sigmoid, Sqrt, Sub, Tanh,
@@ -147,6 +149,8 @@ def permute(a: Tensor, dims: Sequence[int]) -> Tensor:
 def transpose(a: Tensor, dim0: int = -2, dim1: int = -1) -> Tensor:
     """Swap two axes (default: the last two, as for a matrix)."""
     a = as_tensor(a)
+    if not (-a.ndim <= dim0 < a.ndim and -a.ndim <= dim1 < a.ndim):
+        raise ValueError(f"transpose dims ({dim0}, {dim1}) are out of range for shape {a.shape}")
     dims = list(range(a.ndim))
     dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
     return permute(a, dims)
@@ -175,9 +179,21 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     return Stack.apply(*tensors, axis=axis)
 
 
-def pad(a: Tensor, pad_width: Sequence[tuple[int, int]], value: float = 0.0) -> Tensor:
-    """Constant padding with NumPy's ``pad_width``: one ``(before, after)`` pair per axis."""
-    return Pad.apply(as_tensor(a), tuple((int(lo), int(hi)) for lo, hi in pad_width), value)
+def pad(a: Tensor, pad_width: int | Sequence[int] | Sequence[tuple[int, int]], value: float = 0.0) -> Tensor:
+    """Constant padding with NumPy's ``pad_width``: one ``(before, after)`` pair per axis, or one pair
+    / one int for every axis (``pad(x, 1)`` pads every side by 1)."""
+    a = as_tensor(a)
+    widths = np.asarray(pad_width)
+    if widths.size == 0:  # a 0-d tensor: nothing to pad, () is its (empty) list of pairs
+        widths = widths.astype(np.int64).reshape(0, 2)
+    try:  # NumPy's rule: pad_width broadcasts to shape (ndim, 2)
+        widths = np.broadcast_to(widths, (a.ndim, 2))
+    except ValueError:
+        raise ValueError(f"pad_width {pad_width} does not fit a tensor of shape {a.shape}: "
+                         "give one (before, after) pair per axis") from None
+    if widths.dtype.kind not in "iu":
+        raise ValueError(f"pad_width {pad_width} must hold integers")
+    return Pad.apply(a, tuple((int(lo), int(hi)) for lo, hi in widths), value)
 
 
 def matmul(a: Any, b: Any) -> Tensor:

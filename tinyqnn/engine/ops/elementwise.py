@@ -86,11 +86,12 @@ class Pow(Function):
     def backward(ctx: Context, grad: np.ndarray):
         a, b, out = ctx.saved_tensors
         ga = gb = None
-        if ctx.needs_input_grad[0]:  # d(a^b)/da = b a^(b-1)
-            ga = unbroadcast(grad * b * a ** (b - 1), a.shape)
-        if ctx.needs_input_grad[1]:  # d(a^b)/db = a^b ln a  (defined for a > 0)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                gb = unbroadcast(grad * out * np.log(a), b.shape)
+        zero = np.zeros((), dtype=grad.dtype)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if ctx.needs_input_grad[0]:  # d(a^b)/da = b a^(b-1); exactly 0 for b = 0 (a^(-1) is inf at a = 0)
+                ga = unbroadcast(grad * np.where(b == 0, zero, b * a ** (b - 1)), a.shape)
+            if ctx.needs_input_grad[1]:  # d(a^b)/db = a^b ln a (a > 0); 0 where a^b = 0 (ln 0 = -inf)
+                gb = unbroadcast(grad * np.where(out == 0, zero, out * np.log(a)), b.shape)
         return ga, gb
 
 
@@ -176,7 +177,7 @@ class Maximum(Function):
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray):
         a, b = ctx.saved_tensors
-        share_a = (a > b) + 0.5 * (a == b)
+        share_a = ((a > b) + 0.5 * (a == b)).astype(grad.dtype)
         return unbroadcast(grad * share_a, a.shape), unbroadcast(grad * (1 - share_a), b.shape)
 
 
@@ -191,7 +192,7 @@ class Minimum(Function):
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray):
         a, b = ctx.saved_tensors
-        share_a = (a < b) + 0.5 * (a == b)
+        share_a = ((a < b) + 0.5 * (a == b)).astype(grad.dtype)
         return unbroadcast(grad * share_a, a.shape), unbroadcast(grad * (1 - share_a), b.shape)
 
 

@@ -16,6 +16,13 @@ class MatMul(Function):
             raise ValueError("matmul needs tensors with at least one dimension; use * for scalars")
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise ValueError(f"matmul shape mismatch: {a.shape} @ {b.shape} (inner dimensions differ)")
+        try:
+            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise ValueError(
+                f"matmul shape mismatch: {a.shape} @ {b.shape} (batch dimensions {a.shape[:-2]} and "
+                f"{b.shape[:-2]} do not broadcast)"
+            ) from None
         ctx.save_for_backward(a, b)
         return np.matmul(a, b)
 
@@ -24,11 +31,11 @@ class MatMul(Function):
         a, b = ctx.saved_tensors
         a2 = a[None, :] if a.ndim == 1 else a  # promote vectors to matrices as forward did
         b2 = b[:, None] if b.ndim == 1 else b
-        g = grad
+        # re-insert the vector axes forward dropped: p (last) first, then m (before p), so that
+        # vector @ vector, whose gradient is 0-d, becomes (1, 1)
+        g = grad[..., None] if b.ndim == 1 else grad
         if a.ndim == 1:
-            g = np.expand_dims(g, -2)
-        if b.ndim == 1:
-            g = np.expand_dims(g, -1)
+            g = g[..., None, :]
         ga = gb = None
         if ctx.needs_input_grad[0]:  # dL/da = dL/dout @ b^T
             ga = unbroadcast(g @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)

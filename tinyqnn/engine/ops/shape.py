@@ -25,10 +25,11 @@ class Reshape(Function):
 class Permute(Function):
     @staticmethod
     def forward(ctx: Context, a: np.ndarray, dims: tuple[int, ...]) -> np.ndarray:
-        if sorted(d % max(a.ndim, 1) for d in dims) != list(range(a.ndim)):
+        # normalise negative dims first: argsort of (-1, 0, 1) would not invert the permutation (2, 0, 1)
+        if any(not -a.ndim <= d < a.ndim for d in dims) or sorted(d % a.ndim for d in dims) != list(range(a.ndim)):
             raise ValueError(f"permute dims {dims} are not a permutation of the {a.ndim} axes of shape {a.shape}")
-        ctx.dims = dims
-        return a.transpose(dims)
+        ctx.dims = tuple(d % a.ndim for d in dims)
+        return a.transpose(ctx.dims)
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray):
@@ -61,12 +62,13 @@ class Concatenate(Function):
     @staticmethod
     def forward(ctx: Context, *arrays: np.ndarray, axis: int = 0) -> np.ndarray:
         ctx.axis = axis
-        ctx.splits = np.cumsum([a.shape[axis] for a in arrays])[:-1]
         try:
-            return np.concatenate(arrays, axis=axis)
-        except ValueError as e:
+            out = np.concatenate(arrays, axis=axis)
+        except ValueError as e:  # also AxisError (bad axis) and rank mismatches
             shapes = ", ".join(str(a.shape) for a in arrays)
             raise ValueError(f"cannot concatenate shapes {shapes} along axis {axis}: {e}") from None
+        ctx.splits = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        return out
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray):
@@ -77,15 +79,16 @@ class Stack(Function):
     @staticmethod
     def forward(ctx: Context, *arrays: np.ndarray, axis: int = 0) -> np.ndarray:
         ctx.axis = axis
-        try:
-            return np.stack(arrays, axis=axis)
-        except ValueError:
-            shapes = ", ".join(str(a.shape) for a in arrays)
-            raise ValueError(f"stack needs equal shapes, got {shapes}") from None
+        shapes = ", ".join(str(a.shape) for a in arrays)
+        if any(a.shape != arrays[0].shape for a in arrays):
+            raise ValueError(f"stack needs equal shapes, got {shapes}")
+        if not -arrays[0].ndim - 1 <= axis <= arrays[0].ndim:
+            raise ValueError(f"stack axis {axis} is out of range for shapes {shapes} (result has {arrays[0].ndim + 1} axes)")
+        return np.stack(arrays, axis=axis)
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray):
-        return tuple(np.moveaxis(grad, ctx.axis, 0))
+        return tuple(np.moveaxis(grad, 0, 0))
 
 
 class Pad(Function):

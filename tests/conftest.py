@@ -1,0 +1,23 @@
+"""Shared fixtures for the tinyqnn test suite (keep this file small)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tinyqnn.engine import grad_mode
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A fresh, fixed-seed generator for test data (independent of tinyqnn's own generator)."""
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True)
+def _grad_mode_is_restored():
+    """Every test starts with recording on; a test that leaks ``no_grad`` fails loudly."""
+    assert grad_mode.is_grad_enabled(), "an earlier test left gradient recording switched off"
+    yield
+    leaked = not grad_mode.is_grad_enabled()
+    grad_mode._grad_enabled = True  # repair, so that one leak does not fail every later test
+    assert not leaked, "this test left gradient recording switched off (no_grad not restored)"

@@ -1,0 +1,221 @@
+"""Helpers for the course CI checks: real nbgrader runs in temporary course directories.
+
+Cost model: an autograde run costs one kernel start plus one full notebook execution per student, so
+every assignment is graded ONCE, with one fake student per scenario (the solution, the untouched exercise,
+each wrong answer, an "edge cases" student), and assignments run two at a time. Everything here
+is discovered from ``solutions/*/``, so new units are checked as soon as they land.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import re
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tinyqnn.course import grading, release
+
+REPO = grading.repo_root()
+ASSIGNMENTS = grading.assignments(REPO)
+LESSONS = sorted(p.name for p in (REPO / grading.LESSONS_DIR).glob("*.ipynb"))
+WRONG_DIR = Path(__file__).parent / "wrong_answers"
+WORKERS = int(os.environ.get("TINYQNN_COURSE_WORKERS", "2"))
+LOOP_TIMEOUT = 15  # seconds per cell for the infinite-loop scenario
+
+
+def wrong_answer_cases() -> list[tuple[str, int]]:
+    cases = []
+    for a in ASSIGNMENTS:
+        path = WRONG_DIR / f"{a}.py"
+        if path.exists():
+            try:
+                cases += [(a, i) for i in range(len(grading.load_wrong_answers(path)))]
+            except Exception:  # reported by test_wrong_answer_files_are_valid
+                pass
+    return cases
+
+
+# ------------------------------------------------------------------------------------------- scenarios
+
+def source_notebooks(assignment: str) -> dict[str, Any]:
+    """notebook name -> source notebook of solutions/<assignment>/."""
+    folder = REPO / grading.SOLUTIONS_DIR / assignment
+    return {p.stem: grading.read_notebook(p) for p in sorted(folder.glob("*.ipynb"))}
+
+
+def tasks(nb: Any) -> list[str]:
+    """Task names (solution cell X with grade cell test_X), in notebook order."""
+    grades = grading.grade_cells(nb)
+    return [gid for gid in grading.solution_cells(nb) if f"test_{gid}" in grades]
+
+
+def notebook_with_cell(notebooks: dict[str, Any], gid: str) -> str:
+    for name, nb in notebooks.items():
+        if any(grading.grade_id(c) == gid for c in nb.cells):
+            return name
+    raise KeyError(f"no notebook has a cell {gid!r}")
+
+
+def looping_source(release_cell_source: str) -> str:
+    """The released stub with its ``raise NotImplementedError()`` turned into an endless loop."""
+    out = []
+    for line in release_cell_source.splitlines():
+        m = re.match(r"(\s*)raise NotImplementedError\(\)", line)
+        out += [f"{m.group(1)}while True:", f"{m.group(1)}    pass"] if m else [line]
+    return "\n".join(out) + "\n"
+
+
+@dataclass
+class Student:
+    notebooks: dict[str, Any]                     # notebook name -> submitted notebook
+    expected: dict[str, dict[str, float]]         # notebook name -> grade_id -> expected score
+    note: str = ""
+
+
+@dataclass
+class Batch:
+    """Everything known about one autograde call of one assignment."""
+
+    assignment: str
+    course: grading.TempCourse | None = None
+    release_files: dict[str, bytes] = field(default_factory=dict)
+    release_seconds: float = 0.0
+    students: dict[str, Student] = field(default_factory=dict)
+    run: grading.AutogradeRun | None = None
+    scores: dict[str, dict[str, dict[str, grading.TaskScore]]] = field(default_factory=dict)
+    error: str = ""
+
+    def require(self) -> None:
+        if self.error:
+            pytest.fail(f"{self.assignment}: could not build/grade the batch:\n{self.error}")
+
+    def autograded(self, student: str, name: str) -> Any | None:
+        path = self.course.autograded_notebook(student, self.assignment, name)
+        return grading.read_notebook(path) if path.exists() else None
+
+    def explain(self, student: str) -> str:
+        """Per-cell scores plus the reason for every lost point, for assertion messages."""
+        lines = [f"student {student!r} of {self.assignment} ({self.students[student].note}):"]
+        for name, expected in self.students[student].expected.items():
+            got = self.scores.get(student, {}).get(name, {})
+            nb = self.autograded(student, name)
+            reasons = {gid: s.message for gid, s in grading.score_notebook(nb).items()} if nb is not None else {}
+            for gid, want in expected.items():
+                s = got.get(gid)
+                shown = "missing" if s is None else f"{s.score:g}/{s.max_score:g}"
+                lines.append(f"  {name}:{gid}: got {shown}, expected {want:g}  {reasons.get(gid, '')}")
+        if self.run is not None and self.run.returncode != 0:
+            lines.append(f"  (nbgrader exit code {self.run.returncode}; log tail:)\n" + self.run.log[-3000:])
+        return "\n".join(lines)
+
+
+def full_marks(notebooks: dict[str, Any]) -> dict[str, dict[str, float]]:
+    return {name: dict(grading.grade_cells(nb)) for name, nb in notebooks.items()}
+
+
+def plan_students(assignment: str, course: grading.TempCourse) -> dict[str, Student]:
+    sources = source_notebooks(assignment)
+    releases = {name: course.release_notebook(assignment, name) for name in sources}
+    solved = {name: grading.solved_copy(releases[name], sources[name]) for name in sources}
+    full = full_marks(sources)
+    zero = {name: {gid: 0.0 for gid in pts} for name, pts in full.items()}
+    students = {
+        "solution": Student(solved, full, "every solution cell filled in from solutions/"),
+        "exercise": Student(releases, zero, "the released notebook, untouched"),
+    }
+
+    path = WRONG_DIR / f"{assignment}.py"
+    wrong = grading.load_wrong_answers(path) if path.exists() else []
+    for i, wa in enumerate(wrong):
+        name = notebook_with_cell(sources, wa["cell"])
+        nbs = dict(solved)
+        nbs[name] = grading.replace_cell(solved[name], wa["cell"], wa["source"])
+        expected = {n: {gid: (0.0 if gid in wa["fails"] and n == name else pts) for gid, pts in full[n].items()}
+                    for n in full}
+        students[f"wrong_{i:02d}"] = Student(nbs, expected, f"wrong answer {i} for {wa['cell']}: {wa['why']}")
+
+    # Edge cases, one per task of the first notebook, all in one student (grading independence keeps them apart).
+    name = next(iter(sources))
+    ts = tasks(sources[name])
+    if len(ts) >= 4:
+        nb = solved[name]
+        syntax, exc, deleted_test, deleted_solution = ts[:4]
+        nb = grading.replace_cell(nb, syntax, grading.source_text(grading.find_cell(nb, syntax)) + "\nthis is not python ::\n")
+        nb = grading.replace_cell(nb, exc, "raise RuntimeError('a learner bug at cell level')\n"
+                                  + grading.source_text(grading.find_cell(nb, exc)))
+        nb = grading.delete_cell(nb, f"test_{deleted_test}")
+        nb = grading.delete_cell(nb, deleted_solution)
+        expected = {n: dict(p) for n, p in full.items()}
+        for t in (syntax, exc, deleted_test, deleted_solution):
+            expected[name][f"test_{t}"] = 0.0
+        students["edge_cases"] = Student(
+            {**solved, name: nb}, expected,
+            f"syntax error in {syntax}, exception in {exc}, test cell test_{deleted_test} deleted, "
+            f"solution cell {deleted_solution} deleted")
+    return students
+
+
+def build_batch(assignment: str, root: Path) -> Batch:
+    batch = Batch(assignment)
+    try:
+        batch.course = grading.TempCourse(root / assignment, repo=REPO)
+        start = time.perf_counter()
+        batch.release_files = release.generated_files(batch.course, assignment)
+        batch.release_seconds = time.perf_counter() - start
+        batch.students = plan_students(assignment, batch.course)
+        for student, plan in batch.students.items():
+            batch.course.submit(student, assignment, plan.notebooks)
+        batch.run = batch.course.autograde(assignment, timeout=3600)
+        batch.scores = batch.course.scores(assignment)
+    except Exception:
+        batch.error = traceback.format_exc()
+    return batch
+
+
+def build_loop_batch(assignment: str, root: Path) -> Batch:
+    """A solved notebook whose middle task never returns, graded with a short per-cell timeout."""
+    batch = Batch(assignment)
+    try:
+        batch.course = grading.TempCourse(root / f"{assignment}-loop", repo=REPO, timeout=LOOP_TIMEOUT)
+        batch.release_files = release.generated_files(batch.course, assignment)
+        sources = source_notebooks(assignment)
+        name = next(iter(sources))
+        release_nb = batch.course.release_notebook(assignment, name)
+        solved = {n: grading.solved_copy(batch.course.release_notebook(assignment, n), sources[n]) for n in sources}
+        ts = tasks(sources[name])
+        looping = ts[len(ts) // 2]
+        stub = grading.source_text(grading.find_cell(release_nb, looping))
+        nb = grading.replace_cell(solved[name], looping, looping_source(stub))
+        expected = full_marks(sources)
+        expected[name][f"test_{looping}"] = 0.0
+        batch.students = {"infinite_loop": Student({**solved, name: nb}, expected, f"{looping} loops forever")}
+        batch.course.submit("infinite_loop", assignment, batch.students["infinite_loop"].notebooks)
+        batch.run = batch.course.autograde(assignment, timeout=3600)
+        batch.scores = batch.course.scores(assignment)
+    except Exception:
+        batch.error = traceback.format_exc()
+    return batch
+
+
+# ---------------------------------------------------------------------------------------------- lessons
+
+def run_lesson(path: str) -> tuple[list[str], float]:
+    """Execute a lesson in quick mode in a fresh kernel (in a worker process); returns (errors, seconds)."""
+    from tinyqnn.course.check import execute_notebook
+
+    nb = grading.read_notebook(path)
+    start = time.perf_counter()
+    execute_notebook(nb, Path(path).parent, timeout=grading.EXECUTE_TIMEOUT,
+                     env={"TINYQNN_QUICK": "1", "MPLBACKEND": "Agg"})
+    seconds = time.perf_counter() - start
+    errors = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                errors.append(f"cell {i}: {out.get('ename')}: {out.get('evalue')}\n{cell.source[:300]}")
+    return errors, seconds

@@ -1,0 +1,122 @@
+"""Plausible wrong answers for solutions/01_chain_rule: each must lose exactly the points of `fails`."""
+
+WRONG_ANSWERS = [
+    dict(cell="numeric_derivative",
+         fails=["test_numeric_derivative"],
+         why="forward difference instead of central difference (error of order h, not h**2)",
+         source='''def numeric_derivative(f, x, h=1e-5):
+    return (f(x + h) - f(x)) / h
+'''),
+    dict(cell="numeric_derivative",
+         fails=["test_numeric_derivative"],
+         why="ignores the step argument and always uses 1e-5",
+         source='''def numeric_derivative(f, x, h=1e-5):
+    step = 1e-5
+    return (f(x + step) - f(x - step)) / (2 * step)
+'''),
+    dict(cell="composite_derivative",
+         fails=["test_composite_derivative"],
+         why="chain rule stops one level early: forgets the inner derivative 2x",
+         source='''def composite_derivative(x):
+    return np.exp(np.sin(x ** 2)) * np.cos(x ** 2)
+'''),
+    dict(cell="composite_derivative",
+         fails=["test_composite_derivative"],
+         why="uses math functions, so the array input of the hidden test fails",
+         source='''def composite_derivative(x):
+    return math.exp(math.sin(x ** 2)) * math.cos(x ** 2) * 2 * x
+'''),
+    dict(cell="add",
+         fails=["test_add"],
+         why="computes the sum but forgets to record parents and local derivatives",
+         source='''def add(a, b):
+    a, b = as_value(a), as_value(b)
+    return Value(a.data + b.data)
+'''),
+    dict(cell="add",
+         fails=["test_add"],
+         why="does not wrap plain numbers (add(a, 5) crashes)",
+         source='''def add(a, b):
+    return Value(a.data + b.data, parents=(a, b), local_grads=(1.0, 1.0), op="+")
+'''),
+    dict(cell="mul",
+         fails=["test_mul"],
+         why="local derivatives swapped: d(ab)/da written as a instead of b",
+         source='''def mul(a, b):
+    a, b = as_value(a), as_value(b)
+    return Value(a.data * b.data, parents=(a, b), local_grads=(a.data, b.data), op="*")
+'''),
+    dict(cell="tanh",
+         fails=["test_tanh"],
+         why="local derivative 1 - x**2 with the input instead of 1 - tanh(x)**2",
+         source='''def tanh(a):
+    a = as_value(a)
+    t = math.tanh(a.data)
+    return Value(t, parents=(a,), local_grads=(1.0 - a.data ** 2,), op="tanh")
+'''),
+    dict(cell="tanh",
+         fails=["test_tanh"],
+         why="forward value through exp overflows for large |x|",
+         source='''def tanh(a):
+    a = as_value(a)
+    e2 = math.exp(2 * a.data)
+    t = (e2 - 1) / (e2 + 1)
+    return Value(t, parents=(a,), local_grads=(1.0 - t * t,), op="tanh")
+'''),
+    dict(cell="exp",
+         fails=["test_exp"],
+         why="local derivative is the input x instead of exp(x)",
+         source='''def exp(a):
+    a = as_value(a)
+    return Value(math.exp(a.data), parents=(a,), local_grads=(a.data,), op="exp")
+'''),
+    dict(cell="topo_sort",
+         fails=["test_topo_sort"],
+         why="depth-first search without a visited set: a node used twice is listed twice",
+         source='''def topo_sort(root):
+    order = []
+
+    def visit(node):
+        for parent in node.parents:
+            visit(parent)
+        order.append(node)
+
+    visit(root)
+    return order
+'''),
+    dict(cell="topo_sort",
+         fails=["test_topo_sort"],
+         why="appends a node before visiting its parents (pre-order), so children come first",
+         source='''def topo_sort(root):
+    order, visited = [], set()
+
+    def visit(node):
+        if node in visited:
+            return
+        visited.add(node)
+        order.append(node)
+        for parent in node.parents:
+            visit(parent)
+
+    visit(root)
+    return order
+'''),
+    dict(cell="backward",
+         fails=["test_backward"],
+         why="assigns instead of accumulating: the contributions of a node used twice do not add up",
+         source='''def backward(root):
+    root.grad = 1.0
+    for node in reversed(topo_sort(root)):
+        for parent, local in zip(node.parents, node.local_grads):
+            parent.grad = local * node.grad
+'''),
+    dict(cell="backward",
+         fails=["test_backward"],
+         why="walks the topological order forwards, before the gradients of the children are known",
+         source='''def backward(root):
+    root.grad = 1.0
+    for node in topo_sort(root):
+        for parent, local in zip(node.parents, node.local_grads):
+            parent.grad += local * node.grad
+'''),
+]

@@ -1,0 +1,81 @@
+"""LeNet-5: layout, shapes, parameter count, activation hook, clear errors."""
+import numpy as np
+import pytest
+
+import tinyqnn as tq
+from tinyqnn import nn
+from tinyqnn.models import LeNet5
+
+
+def test_lenet5_shapes_and_parameter_count():
+    tq.manual_seed(0)
+    model = LeNet5()
+    out = model(tq.randn(3, 1, 28, 28))
+    assert out.shape == (3, 10)
+    # conv1 6*(25+1) + conv2 16*(150+1) + fc1 120*(400+1) + fc2 84*(120+1) + fc3 10*(84+1)
+    expected = 6 * 26 + 16 * 151 + 120 * 401 + 84 * 121 + 10 * 85
+    assert sum(p.size for p in model.parameters()) == expected == 61706
+
+
+def test_lenet5_batch_norm_scale_free_has_no_bn_parameters():
+    affine = LeNet5(batch_norm=True)
+    scale_free = LeNet5(batch_norm=True, bn_affine=False)
+    n_affine = sum(p.size for p in affine.parameters())
+    n_free = sum(p.size for p in scale_free.parameters())
+    assert n_affine - n_free == 2 * (6 + 16 + 120 + 84)
+    assert {k for k in scale_free.state_dict() if "bn1" in k} >= {"bn1.running_mean", "bn1.running_var"}
+
+
+def test_set_activation_swaps_all_four_and_keeps_weights():
+    tq.manual_seed(1)
+    model = LeNet5()
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    seen = []
+
+    def factory(name, features):
+        seen.append((name, features))
+        return nn.Identity()
+
+    model.set_activation(factory)
+    assert seen == [("act1", 6), ("act2", 16), ("act3", 120), ("act4", 84)]
+    assert all(isinstance(getattr(model, n), nn.Identity) for n in LeNet5.activation_names)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_activation_factory_modules_run_in_forward():
+    calls = []
+
+    class Spy(nn.Module):
+        def __init__(self, name):
+            super().__init__()
+            self.name = name
+
+        def forward(self, x):
+            calls.append(self.name)
+            return x
+
+    model = LeNet5(activation=lambda name, features: Spy(name))
+    assert not any(isinstance(m, nn.ReLU) for m in model.modules())
+    assert model(tq.randn(2, 1, 28, 28)).shape == (2, 10)
+    assert calls == ["act1", "act2", "act3", "act4"]
+
+
+def test_lenet5_gradients_reach_every_parameter():
+    tq.manual_seed(2)
+    model = LeNet5(batch_norm=True)
+    loss = nn.functional.cross_entropy(model(tq.randn(4, 1, 28, 28)), tq.tensor([0, 1, 2, 3]))
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and np.abs(p.grad.data).sum() > 0, name
+
+
+@pytest.mark.parametrize("shape", [(2, 28, 28), (2, 3, 28, 28), (2, 1, 32, 32)])
+def test_lenet5_rejects_wrong_input_shapes(shape):
+    with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
+        LeNet5()(tq.zeros(*shape))
+
+
+def test_lenet5_rejects_unknown_pool():
+    with pytest.raises(ValueError, match="pool"):
+        LeNet5(pool="median")

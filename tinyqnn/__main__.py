@@ -1,0 +1,5 @@
+"""``python -m tinyqnn <command>``: see ``tinyqnn.cli``."""
+from .cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,183 @@
+"""Command line: ``python -m tinyqnn {demo,train,evaluate,benchmark,check,release}``.
+
+- ``demo``: the README's main job (train a LeNet-5 on MNIST for a few minutes, print test accuracy).
+- ``train`` / ``evaluate``: LeNet-5 runs with logs, curves and resumable checkpoints.
+- ``benchmark``: throughput against PyTorch CPU when it is installed (see ``tinyqnn.benchmark``).
+- ``check`` / ``release``: the course's self-check and exercise regeneration (``tinyqnn.course``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+DATASETS = ("mnist", "fashion-mnist", "mnist-subset")
+
+
+def _datasets(name: str, data_dir: str | None):
+    from . import data
+
+    if name == "mnist":
+        return data.MNIST(root=data_dir, train=True), data.MNIST(root=data_dir, train=False)
+    if name == "fashion-mnist":
+        return data.FashionMNIST(root=data_dir, train=True), data.FashionMNIST(root=data_dir, train=False)
+    if name == "mnist-subset":
+        return data.mnist_subset(train=True), data.mnist_subset(train=False)
+    raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+
+
+def run_training(config: dict[str, Any], out: Path | None, resume: bool = False, progress: bool = True,
+                 time_budget_s: float | None = None) -> tuple[Any, list[dict[str, float]]]:
+    """Train a float LeNet-5 described by ``config`` (see ``_add_train_args``); returns (model, history)."""
+    from . import manual_seed, optim
+    from .data import DataLoader
+    from .models import LeNet5
+    from .train import RunLog, fit, plot_history
+
+    manual_seed(config["seed"])
+    train_set, test_set = _datasets(config["dataset"], config.get("data_dir"))
+    train_loader = DataLoader(train_set, batch_size=config["batch_size"], shuffle=True, seed=config["seed"])
+    test_loader = DataLoader(test_set, batch_size=1000)
+    model = LeNet5(batch_norm=config["batch_norm"])
+    optimizer = optim.SGD(model.parameters(), lr=config["lr"], momentum=config["momentum"],
+                          weight_decay=config["weight_decay"])
+    scheduler = optim.lr_scheduler.MultiStepLR(optimizer, milestones=config["milestones"], gamma=0.1)
+    log = RunLog(out, config) if out is not None else None
+    history = fit(model, train_loader, test_loader, optimizer, config["epochs"], scheduler=scheduler, log=log,
+                  checkpoint=out / "checkpoint.npz" if out is not None else None, resume=resume,
+                  time_budget_s=time_budget_s, progress=progress, meta={"config": config})
+    if out is not None and history:
+        plot_history(history, out / "curves.png", title=f"LeNet-5 on {config['dataset']}")
+    return model, history
+
+
+def _add_train_args(p: argparse.ArgumentParser, epochs: int) -> None:
+    p.add_argument("--dataset", choices=DATASETS, default="mnist")
+    p.add_argument("--data-dir", default=None, help="folder with the IDX files (default: $TINYQNN_DATA, cache, download)")
+    p.add_argument("--epochs", type=int, default=epochs)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--milestones", type=int, nargs="*", default=[], help="epochs after which lr is divided by 10")
+    p.add_argument("--batch-norm", action="store_true", help="batch norm before each activation")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
+
+
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    keys = ("dataset", "data_dir", "epochs", "batch_size", "lr", "momentum", "weight_decay", "milestones",
+            "batch_norm", "seed")
+    return {k: getattr(args, k) for k in keys}
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    config = _config(args)
+    print(f"tinyqnn demo: float LeNet-5 on {config['dataset']}, up to {config['epochs']} epochs "
+          f"or {args.minutes:g} minutes", flush=True)
+    start = time.perf_counter()
+    _, history = run_training(config, Path(args.out) if args.out else None, progress=not args.no_progress,
+                              time_budget_s=args.minutes * 60)
+    last = history[-1]
+    print(f"float LeNet-5: test accuracy {100 * last['test_accuracy']:.2f}% after {last['epoch']} epoch(s) "
+          f"({time.perf_counter() - start:.0f} s, {last['images_per_s']:.0f} training images/s)")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    _, history = run_training(_config(args), out, resume=args.resume, progress=not args.no_progress)
+    for row in history:
+        print(f"epoch {row['epoch']:3d}  lr {row['lr']:.4g}  train loss {row['train_loss']:.4f}  "
+              f"test acc {100 * row['test_accuracy']:.2f}%  {row['epoch_seconds']:.1f} s")
+    print(f"checkpoint, metrics and curves in {out}/")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .data import DataLoader
+    from .models import LeNet5
+    from .train import evaluate, load_checkpoint
+    from .train.checkpoint import CheckpointError
+
+    import json
+    import numpy as np
+
+    try:
+        with np.load(args.checkpoint, allow_pickle=False) as archive:
+            meta = json.loads(str(archive["meta"]))
+    except (OSError, KeyError, ValueError) as error:
+        raise CheckpointError(f"cannot read {args.checkpoint}: {error}") from None
+    config = meta.get("config", {})
+    model = LeNet5(batch_norm=config.get("batch_norm", False))
+    load_checkpoint(args.checkpoint, model)
+    _, test_set = _datasets(args.dataset or config.get("dataset", "mnist"), args.data_dir or config.get("data_dir"))
+    result = evaluate(model, DataLoader(test_set, batch_size=1000))
+    print(f"{args.checkpoint}: test loss {result['loss']:.4f}, test accuracy {100 * result['accuracy']:.2f}%")
+    return 0
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from .benchmark import main as bench_main
+
+    return bench_main(args.rest)
+
+
+def cmd_course(module: str):
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return importlib.import_module(f"tinyqnn.course.{module}").main(args.rest)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tinyqnn", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="train a LeNet-5 on MNIST for a few minutes and print its test accuracy")
+    _add_train_args(p, epochs=3)
+    p.add_argument("--minutes", type=float, default=4.0, help="stop after the epoch that passes this budget")
+    p.add_argument("--out", default="runs/demo", help="folder for checkpoint, metrics and curves ('' for none)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="train a float LeNet-5 (resumable)")
+    _add_train_args(p, epochs=10)
+    p.add_argument("--out", default="runs/lenet5", help="folder for checkpoint.npz, metrics.json/csv, curves.png")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.npz if present")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="test accuracy of a saved checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("--dataset", choices=DATASETS, default=None)
+    p.add_argument("--data-dir", default=None)
+    p.set_defaults(func=cmd_evaluate)
+
+    for name, func, text in (
+        ("benchmark", cmd_benchmark, "throughput vs PyTorch CPU (arguments: see `benchmark --help`)"),
+        ("check", cmd_course("check"), "score your own exercise notebook (arguments: see `check --help`)"),
+        ("release", cmd_course("release"), "regenerate exercises/ from solutions/ (instructors)"),
+    ):
+        p = sub.add_parser(name, help=text, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        if getattr(args, "debug", False):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,23 @@
+"""Course helpers: quick mode for notebooks, the learner's self-check, and the release/grading machinery.
+
+Notebooks only need ``quick_mode``; the heavier pieces (``check``, ``release``, ``grading``) import
+nbformat/nbclient/nbgrader lazily, so ``import tinyqnn.course`` stays cheap inside a kernel.
+"""
+from __future__ import annotations
+
+import os
+
+__all__ = ["quick_mode", "QUICK_ENV_VARS"]
+
+# nbgrader sets NBGRADER_EXECUTION ("autograde" / "validate") while it runs a notebook;
+# TINYQNN_QUICK is ours (CI runs the lessons with it, learners may set it too).
+QUICK_ENV_VARS = ("NBGRADER_EXECUTION", "TINYQNN_QUICK")
+
+
+def quick_mode() -> bool:
+    """True when long cells should shorten themselves (grading, self-check, CI).
+
+    Set by nbgrader during autograde/validate (``NBGRADER_EXECUTION``) and by ``TINYQNN_QUICK``.
+    An empty value or ``0`` counts as unset, so ``TINYQNN_QUICK=0`` switches quick mode off.
+    """
+    return any(os.environ.get(name, "").strip() not in ("", "0") for name in QUICK_ENV_VARS)

@@ -1,0 +1,160 @@
+"""The learner's self-check: ``python -m tinyqnn check exercises/03_layers``.
+
+Runs each notebook in a fresh kernel, top to bottom, continuing past errors (as nbgrader's autograder
+does), and prints the points of every test cell with the reason for lost points and a total. No Jupyter
+server and no gradebook are involved. A test cell earns its points iff it runs without an error and
+without printing to stderr (nbgrader's rule). The notebook on disk is not modified.
+
+The score is an upper bound of the real grade: hidden tests are added back only when an instructor
+autogrades, and nbgrader restores any locked cell you edited.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import grading
+
+# What nbgrader's Execute preprocessor records when a cell runs past the timeout.
+ERROR_ON_TIMEOUT = {
+    "ename": "CellTimeoutError",
+    "evalue": "",
+    "traceback": ["CellTimeoutError: No reply from kernel before timeout"],
+}
+
+
+def _record_missing_error(cell: Any = None, execute_reply: Any = None, **_: Any) -> None:
+    """Same as nbgrader's Execute.on_cell_executed: an error reply with no error output still counts as an error."""
+    from nbformat import NotebookNode
+
+    if execute_reply is None or execute_reply["content"]["status"] != "error":
+        return
+    content = execute_reply["content"]
+    if any(o.get("output_type") == "error" and o.get("ename") == content["ename"] for o in cell.outputs):
+        return
+    cell.outputs.append(NotebookNode(output_type="error", ename=content["ename"], evalue=content["evalue"],
+                                     traceback=content["traceback"] or ["ERROR: (no traceback)"]))
+
+
+class KernelDied(RuntimeError):
+    pass
+
+
+def execute_notebook(nb: Any, cwd: str | Path, timeout: int = grading.EXECUTE_TIMEOUT,
+                     env: dict[str, str] | None = None) -> Any:
+    """Execute ``nb`` in place like nbgrader does (fresh python3 kernel, allow errors, interrupt on timeout).
+
+    ``env`` entries are set in the kernel's environment (the kernel inherits this process's variables).
+    Raises ``KernelDied`` naming the cell when the kernel dies (nbgrader then fails the whole notebook).
+    """
+    from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
+
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=True,
+        interrupt_on_timeout=True,
+        error_on_timeout=ERROR_ON_TIMEOUT,
+        extra_arguments=["--HistoryManager.hist_file=:memory:"],
+        resources={"metadata": {"path": str(cwd)}},
+        on_cell_executed=_record_missing_error,
+    )
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        client.execute()
+    except DeadKernelError as err:
+        ran = [c for c in nb.cells if c.get("cell_type") == "code" and c.get("execution_count")]
+        where = (grading.grade_id(ran[-1]) or f"code cell {len(ran)}") if ran else "the first code cell"
+        raise KernelDied(f"the kernel died while running {where} ({err}); nbgrader gives 0 points for the "
+                         "whole notebook when that happens (os._exit, sys.exit in a loop, out of memory ...)") from err
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return nb
+
+
+def edited_locked_cells(nb: Any) -> list[str]:
+    """grade_ids of locked cells whose source differs from the released one (checksum recorded by nbgrader)."""
+    try:
+        from nbgrader.utils import compute_checksum
+    except ImportError:  # nbgrader is optional for learners; skip this courtesy check
+        return []
+    return [grading.grade_id(c) for c in nb.cells
+            if grading.is_locked(c) and "checksum" in grading.nbgrader_meta(c)
+            and grading.nbgrader_meta(c)["checksum"] != compute_checksum(c)]
+
+
+def check_notebook(path: Path, timeout: int = grading.EXECUTE_TIMEOUT, out=sys.stdout) -> tuple[float, float]:
+    """Run one notebook and print its per-task report; returns (points, max points)."""
+    nb = grading.read_notebook(path)
+    total_max = sum(grading.grade_cells(nb).values())
+    print(f"{path}", file=out)
+    if not total_max:
+        print("  (no graded test cells in this notebook)", file=out)
+    edited = edited_locked_cells(nb)
+    # Same quick-mode signal nbgrader gives while autograding.
+    env = {"NBGRADER_EXECUTION": "autograde", "TINYQNN_QUICK": "1", "MPLBACKEND": "Agg"}
+    try:
+        execute_notebook(nb, path.parent, timeout=timeout, env=env)
+    except KernelDied as err:
+        print(f"  {err}", file=out)
+        print(f"  total: 0 / {total_max:g}", file=out)
+        return 0.0, total_max
+    scores = grading.score_notebook(nb)
+    if scores:
+        print(grading.format_scores(scores.values()), file=out)
+    got = sum(s.score or 0.0 for s in scores.values())
+    print(f"  total: {got:g} / {total_max:g}", file=out)
+    for gid in edited:
+        print(f"  note: locked cell {gid!r} was edited; nbgrader grades with the original cell", file=out)
+    return got, total_max
+
+
+def notebooks_in(target: Path) -> list[Path]:
+    if target.is_dir():
+        return sorted(p for p in target.glob("*.ipynb") if not grading.is_ignored(p.name))
+    return [target]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="tinyqnn check",
+        description="Self-check a course notebook: run it in a fresh kernel and score its visible tests "
+                    "as nbgrader would (hidden tests run only when the instructor grades).")
+    parser.add_argument("paths", nargs="+", type=Path, help="notebook files or folders such as exercises/03_layers")
+    parser.add_argument("--timeout", type=int, default=grading.EXECUTE_TIMEOUT,
+                        help=f"seconds per cell (default {grading.EXECUTE_TIMEOUT}, as when grading)")
+    args = parser.parse_args(argv)
+
+    targets = []
+    for p in args.paths:
+        if not p.exists():
+            print(f"check: {p} does not exist", file=sys.stderr)
+            return 2
+        found = notebooks_in(p)
+        if not found or any(t.suffix != ".ipynb" for t in found):
+            print(f"check: {p} is not a notebook or a folder with notebooks", file=sys.stderr)
+            return 2
+        targets += found
+
+    got = total = 0.0
+    for path in targets:
+        g, t = check_notebook(path, timeout=args.timeout)
+        got, total = got + g, total + t
+    if len(targets) > 1:
+        print(f"overall: {got:g} / {total:g}")
+    print("Hidden tests run only at grading time: full marks here are necessary, not sufficient.")
+    return 0 if got == total else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

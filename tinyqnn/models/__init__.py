@@ -1,0 +1,4 @@
+"""Model definitions used by the course."""
+from .lenet import LeNet5
+
+__all__ = ["LeNet5"]

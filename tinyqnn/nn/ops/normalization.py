@@ -1,0 +1,75 @@
+"""Batch normalization (Ioffe & Szegedy 2015) as one fused Function.
+
+Per channel c, over the batch and spatial axes (m = N*H*W values):
+    xhat = (x - mean) / sqrt(var + eps),      out = weight * xhat + bias
+Training uses the batch statistics (biased variance); evaluation the running statistics.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...engine.function import Context, Function
+
+
+class BatchNorm(Function):
+    """Shapes: x (N, C) or (N, C, H, W) (any (N, C, ...)), weight/bias (C,) or None,
+    running_mean/running_var (C,) np.ndarray or None -> out, same shape as x.
+
+    In training mode the running statistics (if given) are updated in place, as in PyTorch:
+    running = (1 - momentum) * running + momentum * batch_stat, with the UNBIASED batch variance.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, weight: np.ndarray | None = None, bias: np.ndarray | None = None, *,
+                running_mean: np.ndarray | None = None, running_var: np.ndarray | None = None,
+                training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> np.ndarray:
+        c = x.shape[1]
+        axes = (0, *range(2, x.ndim))  # every axis except the channel axis
+        shape = (1, c) + (1,) * (x.ndim - 2)  # a per-channel vector broadcast against x
+        if training:
+            m = x.size // c
+            if m <= 1:
+                raise ValueError(f"batch_norm in training mode needs more than 1 value per channel, got x {x.shape}")
+            mean = x.mean(axis=axes)
+            centered = x - mean.reshape(shape)
+            var = (centered * centered).mean(axis=axes)  # biased: normalizes this batch
+            if running_mean is not None:
+                running_mean *= 1 - momentum
+                running_mean += momentum * mean
+                running_var *= 1 - momentum
+                running_var += momentum * var * (m / (m - 1))  # unbiased estimate of the population
+        else:
+            mean, var = running_mean.astype(x.dtype, copy=False), running_var.astype(x.dtype, copy=False)
+            centered = x - mean.reshape(shape)
+        inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
+        xhat = centered * inv_std.reshape(shape)
+        out = xhat
+        if weight is not None:
+            out = out * weight.reshape(shape)
+        if bias is not None:
+            out = out + bias.reshape(shape)
+        ctx.save_for_backward(xhat, inv_std, weight)
+        ctx.axes, ctx.shape, ctx.training = axes, shape, training
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, grad: np.ndarray):
+        xhat, inv_std, weight = ctx.saved_tensors
+        axes, shape = ctx.axes, ctx.shape
+        sum_g = grad.sum(axis=axes)  # = dL/dbias
+        sum_g_xhat = (grad * xhat).sum(axis=axes)  # = dL/dweight
+        dweight = sum_g_xhat if ctx.needs_input_grad[1] else None
+        dbias = sum_g if ctx.needs_input_grad[2] else None
+        dx = None
+        if ctx.needs_input_grad[0]:
+            scale = inv_std if weight is None else inv_std * weight  # d out / d x through xhat alone
+            if ctx.training:
+                # mean and var depend on x too; the compact form of the three paths:
+                # dx = scale/m * (m*g - sum(g) - xhat * sum(g*xhat))
+                m = grad.size // grad.shape[1]
+                dx = (scale / m).reshape(shape) * (
+                    m * grad - sum_g.reshape(shape) - xhat * sum_g_xhat.reshape(shape)
+                )
+            else:  # running statistics are constants
+                dx = grad * scale.reshape(shape)
+        return dx, dweight, dbias

@@ -1,0 +1,98 @@
+"""The uniform quantized ReLU of Yin et al. (2019), on plain NumPy arrays.
+
+With step ``alpha`` and ``bits`` bits the output takes the ``2**bits`` levels
+``{0, alpha, 2 alpha, ..., (2**bits - 1) alpha}``. Two rules pick the level:
+
+* ``"ceil"`` (the paper's figure and code)::
+
+      sigma_alpha(x) = 0                        for x <= 0
+                     = k alpha                  for (k-1) alpha < x <= k alpha,  k = 1 .. 2**bits - 2
+                     = (2**bits - 1) alpha      for x > (2**bits - 2) alpha
+
+  i.e. ``min(ceil(x / alpha), 2**bits - 1) * alpha`` for ``x > 0``. With ``bits=1`` this is the
+  binarized ReLU ``alpha * 1{x > 0}`` of the theory section.
+
+* ``"round"`` (round to the nearest level, the rule alpha is fitted for)::
+
+      sigma_alpha(x) = clip(rint(x / alpha), 0, 2**bits - 1) * alpha
+
+  ``np.rint`` rounds halves to even, like every rounding in tinyqnn.
+
+These functions only compute values; the straight-through estimators in ``tinyqnn.quant.ste``
+wrap them with a surrogate derivative.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+QUANTIZER_RULES = ("ceil", "round")
+
+
+def check_bits(bits: int, minimum: int = 1) -> int:
+    """``bits`` as an int, or a ValueError saying why it is not a valid bit width."""
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)):
+        raise ValueError(f"bits must be an integer >= {minimum}, got {bits!r}")
+    if bits < minimum:
+        raise ValueError(f"bits must be an integer >= {minimum}, got {bits}")
+    return int(bits)
+
+
+def check_alpha(alpha: float) -> float:
+    """``alpha`` (the quantization step) as a float, or a ValueError if it is not finite and > 0."""
+    try:
+        value = float(alpha)
+    except (TypeError, ValueError):
+        raise ValueError(f"alpha (the quantization step) must be a positive number, got {alpha!r}") from None
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"alpha (the quantization step) must be a positive finite number, got {alpha!r}")
+    return value
+
+
+def check_rule(quantizer: str) -> str:
+    if quantizer not in QUANTIZER_RULES:
+        raise ValueError(f"unknown quantizer rule {quantizer!r}; choose one of {', '.join(QUANTIZER_RULES)}")
+    return quantizer
+
+
+def num_levels(bits: int) -> int:
+    """Largest level index ``2**bits - 1`` (the top output is ``num_levels(bits) * alpha``)."""
+    return 2 ** check_bits(bits) - 1
+
+
+def level_index(x: np.ndarray, bits: int, alpha: float, quantizer: str = "ceil") -> np.ndarray:
+    """Integer level ``k`` in ``0 .. 2**bits - 1`` chosen for each entry of ``x`` (same shape, int64).
+
+    The ceil rule is evaluated with the comparisons ``(k-1) alpha < x <= k alpha`` in the dtype of
+    ``x``: ``x / alpha`` alone can land just above an integer (for x = 3 * 0.1 = 0.30000000000000004,
+    x / 0.1 = 3.0000000000000004), which would push an input lying exactly on a level up to the next.
+    """
+    x = np.asarray(x)
+    top = num_levels(bits)
+    check_rule(quantizer)
+    a = np.asarray(check_alpha(alpha), dtype=x.dtype if x.dtype.kind == "f" else np.float64)
+    if quantizer == "round":
+        return np.clip(np.rint(x / a), 0, top).astype(np.int64)
+    k = np.ceil(x / a)
+    k = np.where((k - 1) * a >= x, k - 1, k)  # quotient rounded up past the level: step back
+    k = np.where(k * a < x, k + 1, k)  # quotient rounded down below it: step forward
+    return np.clip(k, 0, top).astype(np.int64)
+
+
+def quantize_relu(x: np.ndarray, bits: int, alpha: float, quantizer: str = "ceil") -> np.ndarray:
+    """Quantized ReLU ``sigma_alpha`` (rule ``"ceil"`` or ``"round"``, see the module docstring).
+
+    Args:
+        x: any shape, floating point.
+        bits: bit width >= 1; alpha: step > 0.
+    Returns:
+        array of the shape and dtype of ``x`` with values in ``{0, alpha, ..., (2**bits-1) alpha}``.
+    """
+    x = np.asarray(x)
+    k = level_index(x, bits, alpha, quantizer)
+    dtype = x.dtype if x.dtype.kind == "f" else np.float64
+    return (k.astype(dtype) * np.asarray(alpha, dtype=dtype)).astype(dtype, copy=False)
+
+
+def clip_level(bits: int, alpha: float) -> float:
+    """Saturation point ``(2**bits - 1) alpha`` of the quantized ReLU (the clipped-ReLU STE's clip)."""
+    return num_levels(bits) * check_alpha(alpha)
