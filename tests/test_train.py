@@ -84,20 +84,23 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 
 
 def test_short_training_on_bundled_subset_reaches_accuracy(tmp_path):
-    """Two epochs of LeNet-5 on the 6,000-image bundled subset must reach 93% on its test part."""
+    """Three epochs of LeNet-5 on the 6,000-image bundled subset must reach 95% on its 1,000 test images.
+
+    (Seeds 0, 1, 2 gave 96.8%, 96.2%, 95.8% when this bound was set; an untrained net scores ~10%.)
+    """
     tq.manual_seed(0)
     train_loader = DataLoader(mnist_subset(train=True), batch_size=64, shuffle=True, seed=0)
     test_loader = DataLoader(mnist_subset(train=False), batch_size=500)
     model = LeNet5()
-    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    opt = optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
     log = RunLog(tmp_path / "run", {"what": "test"})
-    history = fit(model, train_loader, test_loader, opt, epochs=2, log=log, checkpoint=tmp_path / "run/ck.npz",
+    history = fit(model, train_loader, test_loader, opt, epochs=3, log=log, checkpoint=tmp_path / "run/ck.npz",
                   progress=False)
-    assert [row["epoch"] for row in history] == [1, 2]
-    assert history[-1]["test_accuracy"] >= 0.93, history
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert history[-1]["test_accuracy"] >= 0.95, history
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     saved = json.loads((tmp_path / "run/metrics.json").read_text())
-    assert saved["config"] == {"what": "test"} and len(saved["epochs"]) == 2
+    assert saved["config"] == {"what": "test"} and len(saved["epochs"]) == 3
     assert (tmp_path / "run/metrics.csv").read_text().splitlines()[0].startswith("epoch,")
     # the checkpoint reproduces the evaluation exactly
     fresh = LeNet5()

@@ -119,19 +119,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_benchmark(args: argparse.Namespace) -> int:
-    from .benchmark import main as bench_main
-
-    return bench_main(args.rest)
-
-
-def cmd_course(module: str):
-    def run(args: argparse.Namespace) -> int:
-        import importlib
-
-        return importlib.import_module(f"tinyqnn.course.{module}").main(args.rest)
-
-    return run
+#: commands with their own argument parsers: ``python -m tinyqnn NAME ARGS`` calls ``module.main(ARGS)``
+DELEGATED = {
+    "benchmark": ("tinyqnn.benchmark", "throughput vs PyTorch CPU (see `benchmark --help`)"),
+    "check": ("tinyqnn.course.check", "score your own exercise notebook (see `check --help`)"),
+    "release": ("tinyqnn.course.release", "regenerate exercises/ from solutions/ (instructors)"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,24 +150,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_evaluate)
 
-    for name, func, text in (
-        ("benchmark", cmd_benchmark, "throughput vs PyTorch CPU (arguments: see `benchmark --help`)"),
-        ("check", cmd_course("check"), "score your own exercise notebook (arguments: see `check --help`)"),
-        ("release", cmd_course("release"), "regenerate exercises/ from solutions/ (instructors)"),
-    ):
-        p = sub.add_parser(name, help=text, add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=func)
+    for name, (_, text) in DELEGATED.items():
+        sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in DELEGATED:
+        import importlib
+
+        return int(importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, RuntimeError) as error:
-        if getattr(args, "debug", False):
-            raise
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -72,7 +72,7 @@ class Concatenate(Function):
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray):
-        return tuple(np.split(grad, ctx.splits, axis=ctx.axis))
+        return tuple(np.split(grad, ctx.splits, axis=ctx.axis))[::-1]
 
 
 class Stack(Function):
@@ -88,7 +88,7 @@ class Stack(Function):
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray):
-        return tuple(np.moveaxis(grad, 0, 0))
+        return tuple(np.moveaxis(grad, ctx.axis, 0))
 
 
 class Pad(Function):

@@ -11,6 +11,18 @@ import numpy as np
 from ...engine.function import Context, Function
 
 
+def channel_sum(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """Sum of ``a`` (or of ``a * b``) over every axis except axis 1, the channels: (N, C, ...) -> (C,).
+
+    einsum does the product and the reduction in one pass, without the temporary array.
+    """
+    n, c = a.shape[:2]
+    a3 = a.reshape(n, c, -1)
+    if b is None:
+        return np.einsum("ncs->c", a3)
+    return np.einsum("ncs,ncs->c", a3, b.reshape(n, c, -1))
+
+
 class BatchNorm(Function):
     """Shapes: x (N, C) or (N, C, H, W) (any (N, C, ...)), weight/bias (C,) or None,
     running_mean/running_var (C,) np.ndarray or None -> out, same shape as x.
@@ -24,15 +36,14 @@ class BatchNorm(Function):
                 running_mean: np.ndarray | None = None, running_var: np.ndarray | None = None,
                 training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> np.ndarray:
         c = x.shape[1]
-        axes = (0, *range(2, x.ndim))  # every axis except the channel axis
+        m = x.size // c  # values per channel
         shape = (1, c) + (1,) * (x.ndim - 2)  # a per-channel vector broadcast against x
         if training:
-            m = x.size // c
             if m <= 1:
                 raise ValueError(f"batch_norm in training mode needs more than 1 value per channel, got x {x.shape}")
-            mean = x.mean(axis=axes)
+            mean = channel_sum(x) / m
             centered = x - mean.reshape(shape)
-            var = (centered * centered).mean(axis=axes)  # biased: normalizes this batch
+            var = channel_sum(centered, centered) / m  # biased: normalizes this batch
             if running_mean is not None:
                 running_mean *= 1 - momentum
                 running_mean += momentum * mean
@@ -42,34 +53,35 @@ class BatchNorm(Function):
             mean, var = running_mean.astype(x.dtype, copy=False), running_var.astype(x.dtype, copy=False)
             centered = x - mean.reshape(shape)
         inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
-        xhat = centered * inv_std.reshape(shape)
+        xhat = centered
+        xhat *= inv_std.reshape(shape)  # in place: centered is a fresh array
         out = xhat
         if weight is not None:
             out = out * weight.reshape(shape)
         if bias is not None:
             out = out + bias.reshape(shape)
         ctx.save_for_backward(xhat, inv_std, weight)
-        ctx.axes, ctx.shape, ctx.training = axes, shape, training
+        ctx.shape, ctx.training = shape, training
         return out
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray):
         xhat, inv_std, weight = ctx.saved_tensors
-        axes, shape = ctx.axes, ctx.shape
-        sum_g = grad.sum(axis=axes)  # = dL/dbias
-        sum_g_xhat = (grad * xhat).sum(axis=axes)  # = dL/dweight
+        shape = ctx.shape
+        sum_g = channel_sum(grad)  # = dL/dbias
+        sum_g_xhat = channel_sum(grad, xhat)  # = dL/dweight
         dweight = sum_g_xhat if ctx.needs_input_grad[1] else None
         dbias = sum_g if ctx.needs_input_grad[2] else None
         dx = None
         if ctx.needs_input_grad[0]:
             scale = inv_std if weight is None else inv_std * weight  # d out / d x through xhat alone
             if ctx.training:
-                # mean and var depend on x too; the compact form of the three paths:
-                # dx = scale/m * (m*g - sum(g) - xhat * sum(g*xhat))
+                # mean and var depend on x too; the three paths combine into the compact form
+                # dx = scale * (g - mean(g) - xhat * mean(g * xhat))      (means per channel)
                 m = grad.size // grad.shape[1]
-                dx = (scale / m).reshape(shape) * (
-                    m * grad - sum_g.reshape(shape) - xhat * sum_g_xhat.reshape(shape)
-                )
+                dx = grad - (sum_g / m).reshape(shape)
+                dx -= xhat * (sum_g_xhat / m).reshape(shape)
+                dx *= scale.reshape(shape)
             else:  # running statistics are constants
                 dx = grad * scale.reshape(shape)
         return dx, dweight, dbias

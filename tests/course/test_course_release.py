@@ -1,0 +1,79 @@
+"""CI check 1: exercises/ is exactly what nbgrader generates from solutions/, and leaks nothing."""
+from __future__ import annotations
+
+import pytest
+
+from coursekit import ASSIGNMENTS, REPO, source_notebooks
+from tinyqnn.course import grading, release
+
+pytestmark = pytest.mark.slow
+
+
+def test_exercise_folders_match_solution_folders():
+    exercises = sorted(d.name for d in (REPO / grading.EXERCISES_DIR).glob("*")
+                       if d.is_dir() and not grading.is_ignored(d.name))
+    assert exercises == ASSIGNMENTS, (
+        f"exercises/ has {exercises}, solutions/ has {ASSIGNMENTS}; run `python -m tinyqnn release` "
+        "(and delete exercise folders without a source)")
+
+
+def test_regeneration_is_identical_to_committed_files(assignment, batches):
+    batch = batches[assignment]
+    batch.require()
+    committed = release.committed_files(REPO, assignment)
+    generated = batch.release_files
+    assert sorted(committed) == sorted(generated), (
+        f"exercises/{assignment}/ holds {sorted(committed)}, a regeneration gives {sorted(generated)}; "
+        f"run `python -m tinyqnn release {assignment}`")
+    stale = [rel for rel in generated if committed[rel] != generated[rel]]
+    assert not stale, (f"exercises/{assignment}/{stale} differ from a fresh regeneration of solutions/{assignment}: "
+                       f"run `python -m tinyqnn release {assignment}` and commit the result (never edit exercises/)")
+
+
+def test_regeneration_is_deterministic(batches, tmp_path):
+    """Generating twice in two fresh course directories gives the same bytes (first assignment only: ~5 s)."""
+    if not ASSIGNMENTS:
+        pytest.skip("no assignments")
+    assignment = ASSIGNMENTS[0]
+    batches[assignment].require()
+    again = release.generated_files(grading.TempCourse(tmp_path / "again"), assignment)
+    assert again == batches[assignment].release_files, "generate_assignment output depends on more than the source"
+
+
+def test_no_solution_or_hidden_test_text_in_exercises(assignment):
+    """Every line between BEGIN/END SOLUTION and BEGIN/END HIDDEN TESTS of the source is gone from the release."""
+    leaks = []
+    for name, source in source_notebooks(assignment).items():
+        path = REPO / grading.EXERCISES_DIR / assignment / f"{name}.ipynb"
+        if not path.exists():
+            pytest.fail(f"{path} is missing; run `python -m tinyqnn release {assignment}`")
+        released = grading.read_notebook(path)
+        for cell in released.cells:
+            text = grading.source_text(cell)
+            for marker in (grading.BEGIN_SOLUTION, grading.END_SOLUTION, grading.BEGIN_HIDDEN, grading.END_HIDDEN):
+                if marker.lstrip("# ") in text:
+                    leaks.append(f"{name}:{grading.grade_id(cell) or cell.get('id')}: marker {marker!r} survived")
+        released_by_id = {grading.grade_id(c): c for c in released.cells if grading.grade_id(c)}
+        all_released_code = "\n".join(grading.source_text(c) for c in released.cells if c.cell_type == "code")
+        for cell in source.cells:
+            gid = grading.grade_id(cell)
+            src = grading.source_text(cell)
+            if grading.is_solution(cell):
+                secret, public = grading.split_blocks(src, grading.BEGIN_SOLUTION, grading.END_SOLUTION)
+            elif grading.is_grade(cell):
+                secret, public = grading.split_blocks(src, grading.BEGIN_HIDDEN, grading.END_HIDDEN)
+            else:
+                continue
+            # lines that also appear outside the blocks (e.g. "return out") are not secrets
+            secret = {ln.strip() for ln in secret if ln.strip()} - {ln.strip() for ln in public}
+            out_cell = released_by_id.get(gid)
+            if out_cell is None:
+                leaks.append(f"{name}:{gid}: cell missing from the release")
+                continue
+            same_cell = {ln.strip() for ln in grading.source_text(out_cell).splitlines()}
+            leaks += [f"{name}:{gid}: {ln!r}" for ln in sorted(secret & same_cell)]
+            # long, distinctive secret lines must not appear in any other code cell either
+            leaks += [f"{name}:{gid}: {ln!r} appears elsewhere in the release" for ln in sorted(secret)
+                      if len(ln) >= 40 and not ln.startswith("#") and ln in all_released_code
+                      and ln not in same_cell]
+    assert not leaks, f"solution/hidden-test text in exercises/{assignment}:\n  " + "\n  ".join(leaks)
