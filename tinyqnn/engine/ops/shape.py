@@ -72,7 +72,7 @@ class Concatenate(Function):
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray):
-        return tuple(np.split(grad, ctx.splits, axis=ctx.axis))[::-1]
+        return tuple(np.split(grad, ctx.splits, axis=ctx.axis))
 
 
 class Stack(Function):

@@ -10,7 +10,8 @@ Backward, from dout (N, F, OH, OW):
     dW   = sum_n dout[n] @ cols[n].T          (reuses the forward's cols)
     db   = dout summed over N, OH, OW
     dx   = col2im(W2.T @ dout): each column is added back where it was read from. The sum runs
-           over the KH*KW kernel offsets; each offset is one vectorized add on a strided slice.
+           over the KH*KW kernel offsets; each offset is one small GEMM + one vectorized add
+           on a strided slice (see ``col2im_grad``).
 """
 from __future__ import annotations
 
@@ -114,10 +115,14 @@ class Conv2d(Function):
 
 
 def col2im_grad(grad: np.ndarray, w: np.ndarray, x_shape, stride, padding) -> np.ndarray:
-    """dL/dx of a convolution: dcols = W2.T @ dout, then each column added back to its window.
+    """dL/dx of a convolution, one kernel offset at a time.
 
-    Done channels-first-batch-last, in (C, H, W, N), so that every add in the loop over kernel
-    offsets touches long contiguous runs (OW*N floats) instead of rows of OW floats.
+    Input pixel x_pad[n, c, oh*sh + i, ow*sw + j] met weight w[f, c, i, j] in output (n, f, oh, ow),
+    so for each offset (i, j): dx_pad[:, :, i::sh, j::sw] += w[:, :, i, j].T @ dout (over f).
+    That is col2im(W2.T @ dout) without ever holding the whole (C*KH*KW, N*OH*OW) matrix: each
+    offset's slice is one small GEMM whose result is added while it is still in cache.
+    The work runs in (C, H, W, N) layout, so every add touches long contiguous runs (OW*N floats)
+    instead of rows of OW floats; one transpose at the end restores (N, C, H, W).
 
     Shapes: grad (N, F, OH, OW), w (F, C, KH, KW) -> dx (N, C, H, W).
     """
@@ -126,10 +131,11 @@ def col2im_grad(grad: np.ndarray, w: np.ndarray, x_shape, stride, padding) -> np
     (sh, sw), (ph, pw) = stride, padding
     oh, ow = grad.shape[2:]
     g_t = grad.transpose(1, 2, 3, 0).reshape(f, oh * ow * n)  # (F, OH*OW*N), a copy
-    w_t = w.transpose(2, 3, 1, 0).reshape(kh * kw * c, f)  # rows ordered (i, j, c)
-    dcols = (w_t @ g_t).reshape(kh, kw, c, oh, ow, n)
+    w_t = w.transpose(2, 3, 1, 0)  # (KH, KW, C, F): w_t[i, j] = w[:, :, i, j].T
     dx_pad = np.zeros((c, h + 2 * ph, wd + 2 * pw, n), dtype=grad.dtype)
-    for i in range(kh):  # loop over kernel offsets only; each add covers all pixels, samples, channels
+    contribution = np.empty((c, oh * ow * n), dtype=grad.dtype)  # reused by every offset
+    for i in range(kh):  # loop over kernel offsets only; each step covers all pixels, samples, channels
         for j in range(kw):
-            dx_pad[:, i : i + sh * oh : sh, j : j + sw * ow : sw] += dcols[i, j]
+            np.matmul(w_t[i, j], g_t, out=contribution)
+            dx_pad[:, i : i + sh * oh : sh, j : j + sw * ow : sw] += contribution.reshape(c, oh, ow, n)
     return np.ascontiguousarray(dx_pad[:, ph : ph + h, pw : pw + wd].transpose(3, 0, 1, 2))
