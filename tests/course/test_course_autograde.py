@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from coursekit import ASSIGNMENTS, LOOP_TIMEOUT, WRONG_DIR
+from coursekit import ASSIGNMENTS, LOOP_TIMEOUT
 from tinyqnn.course import grading
 
 pytestmark = pytest.mark.slow

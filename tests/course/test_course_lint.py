@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import re
+from pathlib import Path
 
 import pytest
 
@@ -27,7 +28,7 @@ def test_nbgrader_config_matches_the_machinery():
     cfg = PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config()
     assert cfg.CourseDirectory.source_directory == grading.SOLUTIONS_DIR
     assert cfg.CourseDirectory.release_directory == grading.EXERCISES_DIR
-    assert cfg.CourseDirectory.root == str(REPO), "root must follow the config file's folder"
+    assert Path(cfg.CourseDirectory.root).resolve() == REPO, "root must follow the config file's folder"
     assert cfg.Execute.timeout == grading.EXECUTE_TIMEOUT, "grading.EXECUTE_TIMEOUT must equal c.Execute.timeout"
     assert tuple(cfg.CourseDirectory.ignore) == grading.IGNORE_PATTERNS
 

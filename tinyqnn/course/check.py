@@ -93,8 +93,9 @@ def edited_locked_cells(nb: Any) -> list[str]:
             and grading.nbgrader_meta(c)["checksum"] != compute_checksum(c)]
 
 
-def check_notebook(path: Path, timeout: int = grading.EXECUTE_TIMEOUT, out=sys.stdout) -> tuple[float, float]:
-    """Run one notebook and print its per-task report; returns (points, max points)."""
+def check_notebook(path: Path, timeout: int = grading.EXECUTE_TIMEOUT, out=None) -> tuple[float, float]:
+    """Run one notebook and print its per-task report to ``out`` (stdout); returns (points, max points)."""
+    out = out or sys.stdout
     nb = grading.read_notebook(path)
     total_max = sum(grading.grade_cells(nb).values())
     print(f"{path}", file=out)

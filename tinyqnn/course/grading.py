@@ -230,6 +230,8 @@ def failure_message(cell: Any) -> str:
         kind = output.get("output_type")
         if kind == "error":
             name, value = output.get("ename", "Error"), output.get("evalue", "")
+            if name in ("KeyboardInterrupt", "CellTimeoutError"):
+                return f"{name}: the cell ran past the per-cell time limit and was interrupted (endless loop?)"
             return f"{name}: {value}".strip().rstrip(":")
         if kind == "stream" and output.get("name") == "stderr":
             text = "".join(output.get("text", ""))

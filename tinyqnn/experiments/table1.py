@@ -82,6 +82,11 @@ class GridConfig:
         return [FLOAT_CELL] + [cell_name(b, s) for b in self.bits for s in self.stes]
 
 
+def quick_config(**overrides: Any) -> GridConfig:
+    """The ``--quick`` grid as a ``GridConfig`` (for notebooks: ``run_grid(quick_config(), "runs/t1")``)."""
+    return GridConfig(**{**QUICK, "quick": True, **overrides})
+
+
 def cell_name(bits: int, ste: str) -> str:
     """Folder name of a quantized cell, e.g. ``4bit_clipped_relu``."""
     return f"{bits}bit_{ste}"
@@ -208,6 +213,9 @@ def run_cell(
 ) -> dict[str, Any]:
     """Train (or skip, or resume) one cell; returns its final record (also in ``<out>/<name>/final.json``).
 
+    Wall time: ``history[i]["epoch_seconds"]`` is the training pass of epoch i; the record's
+    ``wall_seconds_per_epoch`` also counts evaluation and checkpointing (this session's epochs).
+
     ``data``: (train, test) datasets, loaded from ``cfg`` when None. ``fit_fn``: ``tinyqnn.train.fit``
     unless given (tests count calls with it).
     """
@@ -247,7 +255,7 @@ def run_cell(
     log = RunLog(cell_dir, conf)
     log.rows = [dict(row) for row in history]  # keep the epochs of earlier sessions in metrics.json/csv
 
-    start_time = time.perf_counter()
+    start_time, first_epoch = time.perf_counter(), len(history) + 1
     history = fit_fn(model, train_loader, test_loader, optimizer, epochs, scheduler=scheduler, log=log,
                      checkpoint=checkpoint, resume=True, progress=progress, meta={"config": conf})
     wall = time.perf_counter() - start_time
@@ -260,7 +268,8 @@ def run_cell(
         "final_test_accuracy": 100 * last["test_accuracy"],
         "best_test_accuracy": 100 * max(r["test_accuracy"] for r in history),
         "train_seconds_per_epoch": float(np.mean([r["epoch_seconds"] for r in history])),
-        "session_wall_seconds": wall, "train_size": len(train), "test_size": len(test),
+        "session_wall_seconds": wall, "wall_seconds_per_epoch": wall / max(1, last["epoch"] - first_epoch + 1),
+        "train_size": len(train), "test_size": len(test),
         "config": conf, "history": history,
     }
     atomic_write_bytes(cell_dir / "final.json", json.dumps(record, indent=2).encode())
@@ -309,6 +318,7 @@ def write_tables(results: dict[str, dict[str, Any]], cfg: GridConfig, out: Path)
     any_r = next(iter(results.values()), None)
     sizes = f"{any_r['train_size']} training / {any_r['test_size']} test images" if any_r else "?"
     source = "bundled subset" if cfg.subset else "full data set"
+    schedule = f"divided by 10 after epochs {list(cfg.milestones)}" if cfg.milestones else "(constant)"
     lines = [
         f"# Table 1 (Yin et al. 2019): LeNet-5 on {cfg.dataset}, float weights, quantized activations",
         "",
@@ -316,7 +326,7 @@ def write_tables(results: dict[str, dict[str, Any]], cfg: GridConfig, out: Path)
         + (" (paper's MNIST value in brackets)." if paper else "."),
         f"Data: {cfg.dataset}, {source}, {sizes}. Quantized cells: {_n(cfg.epochs, 'epoch')} from the float "
         f"cell ({_n(cfg.pretrain_epochs, 'epoch')}); SGD momentum {cfg.momentum}, batch {cfg.batch_size}, lr {cfg.lr} "
-        f"divided by 10 after epochs {list(cfg.milestones)}, weight decay {cfg.weight_decay}; scale-free BN "
+        f"{schedule}, weight decay {cfg.weight_decay}; scale-free BN "
         f"before each activation; alpha fixed per bit width (ceil quantizer).",
         "",
         "| bits | alpha | " + " | ".join(cfg.stes) + " |",
@@ -369,9 +379,11 @@ def plot_accuracy_vs_bits(results: dict[str, dict[str, Any]], cfg: GridConfig, p
             ax.plot(*zip(*ppts), "o--", color=f"C{i}", mfc="none", alpha=0.7, label=f"{ste} (paper)")
     if FLOAT_CELL in results:
         ax.axhline(results[FLOAT_CELL]["final_test_accuracy"], color="k", ls=":", label="float (ours)")
-    ax.set(xlabel="activation bits", ylabel="validation accuracy (%)", xscale="log", xticks=list(cfg.bits),
+    ax.set_xscale("log", base=2)
+    ax.minorticks_off()
+    ax.set_xticks(list(cfg.bits), [str(b) for b in cfg.bits])
+    ax.set(xlabel="activation bits", ylabel="validation accuracy (%)",
            title=f"LeNet-5 on {cfg.dataset}: accuracy vs bits")
-    ax.set_xticklabels([str(b) for b in cfg.bits])
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -379,7 +391,10 @@ def plot_accuracy_vs_bits(results: dict[str, dict[str, Any]], cfg: GridConfig, p
 
 
 def plot_grid_curves(results: dict[str, dict[str, Any]], cfg: GridConfig, path: Path) -> None:
-    """Training loss and validation accuracy per epoch for every finished cell (colour = STE, style = bits)."""
+    """Training loss and validation accuracy per epoch for every finished cell (colour = STE, style = bits).
+
+    Quantized cells are drawn after the float cell's epochs, where they start from its weights.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -394,12 +409,16 @@ def plot_grid_curves(results: dict[str, dict[str, Any]], cfg: GridConfig, path: 
         bits, ste = parse_cell(name)
         color = "k" if bits is None else f"C{list(cfg.stes).index(ste)}"
         ls = "-" if bits is None else styles[list(cfg.bits).index(bits) % len(styles)]
-        epochs = [h["epoch"] for h in r["history"]]
+        shift = 0 if bits is None else cfg.pretrain_epochs
+        epochs = [h["epoch"] + shift for h in r["history"]]
         ax_loss.plot(epochs, [h["train_loss"] for h in r["history"]], ls, color=color, label=name, marker=".")
         ax_acc.plot(epochs, [100 * h["test_accuracy"] for h in r["history"]], ls, color=color, label=name, marker=".")
-    ax_loss.set(xlabel="epoch", ylabel="training loss", yscale="log", title="training loss per cell")
-    ax_acc.set(xlabel="epoch", ylabel="validation accuracy (%)", title="validation accuracy per cell")
+    ax_loss.set(xlabel="epoch (float pre-training, then quantized)", ylabel="training loss", yscale="log",
+                title="training loss per cell")
+    ax_acc.set(xlabel="epoch (float pre-training, then quantized)", ylabel="validation accuracy (%)",
+               title="validation accuracy per cell")
     for ax in (ax_loss, ax_acc):
+        ax.axvline(cfg.pretrain_epochs + 0.5, color="gray", lw=0.8)
         ax.grid(alpha=0.3)
     ax_acc.legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -421,6 +440,8 @@ def run_grid(cfg: GridConfig, out: str | Path, progress: bool = True, plots: boo
     cells = cfg.cells()
     for i, name in enumerate(cells, 1):
         t0 = time.perf_counter()
+        if progress and load_cell_result(out / name) is None:
+            log(f"[{i}/{len(cells)}] {name}: training ...")
         record = run_cell(name, cfg, out, data=data, progress=progress, fit_fn=fit_fn)
         results[name] = record
         status = "done already, skipped" if record["skipped"] else f"{time.perf_counter() - t0:.0f} s"
@@ -463,7 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tinyqnn.experiments.table1", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", choices=DATASETS, default="mnist", help="fashion-mnist has no paper numbers")
-    p.add_argument("--bits", type=int, nargs="+", default=None, help=f"bit widths (default {' '.join(map(str, GRID_BITS))})")
+    p.add_argument("--bits", type=int, nargs="+", default=None,
+                   help=f"bit widths (default {' '.join(map(str, GRID_BITS))})")
     p.add_argument("--stes", nargs="+", default=None, help=f"STEs (default {' '.join(GRID_STES)})")
     p.add_argument("--epochs", type=int, default=None, help="epochs of each quantized cell (default 50; quick 1)")
     p.add_argument("--pretrain-epochs", type=int, default=None, help="epochs of the float cell (default 50; quick 3)")
@@ -476,10 +498,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-limit", type=int, default=None, help="use this many evenly spaced test images")
     p.add_argument("--subset", action="store_true", help="the bundled subset instead of the full data set")
     p.add_argument("--out", default=None, help="output folder (default results/table1, quick: results/table1-quick)")
-    p.add_argument("--data-dir", default=None, help="folder with the IDX files (default: $TINYQNN_DATA, cache, download)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder with the IDX files (default: $TINYQNN_DATA, cache, download)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true",
-                   help="CI / notebook size: bundled subset (1000 train / 500 test), 3 float + 1 quantized epochs, lr 0.02")
+                   help="CI / notebook size: bundled subset (1000 train / 500 test), 3 float + 1 quantized "
+                        "epochs, lr 0.02")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     return p
@@ -497,7 +521,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Table 1 grid on {cfg.dataset}{' (quick)' if cfg.quick else ''}: {len(cells)} cells "
           f"({', '.join(cells)}) -> {out}/", flush=True)
     start = time.perf_counter()
-    run_grid(cfg, out, progress=not args.no_progress, plots=not args.no_plots, log=lambda s: print(s, flush=True))
+    try:
+        run_grid(cfg, out, progress=not args.no_progress, plots=not args.no_plots, log=lambda s: print(s, flush=True))
+    except (ValueError, FileNotFoundError) as error:  # another configuration in --out, missing data, ...
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(f"done in {time.perf_counter() - start:.0f} s: {out / 'table1.md'}, {out / 'table1.csv'}"
           + ("" if args.no_plots else f", {out / 'accuracy_vs_bits.png'}, {out / 'curves.png'}"))
     print((out / "table1.md").read_text())

@@ -10,8 +10,10 @@ identity, ReLU and clipped-ReLU STEs, on a teacher (v*, w*) that has spurious mi
 (b) ``loss_curves.png``: the population loss from several random starts per STE;
 (c) ``spurious_minimum.png``: descent started exactly at a spurious minimizer (theta = pi).
     ReLU and clipped-ReLU coarse gradients vanish there, so those runs stay; the identity STE's
-    does not (Lemma 9): it pushes w along its own axis towards 0, the loss rises, and the run
-    leaves the minimum.
+    does not (Lemma 9): it pushes w along its own axis towards 0, where w rattles around the origin
+    (theta flips between pi and 0) and the loss rises well above the minimum's. For this teacher the
+    run eventually settles at theta = 0, i.e. the instability happens to carry it to the global
+    minimum; the point of the figure is that the identity STE does not stay at a critical point.
 
 ``theory.json`` holds the numbers behind each figure. The inner product is reported only where it
 is numerically defined: at theta = 0 or pi (to ~1e-6) df/dw has no well-defined direction (f is
@@ -25,6 +27,7 @@ import io
 import json
 import math
 import time
+from dataclasses import replace
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -119,8 +122,12 @@ def write_figures(result: dict[str, Any], out: str | Path) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    fig = plot_inner_products(result["inner"])
-    fig.axes[0].set_yscale("symlog", linthresh=1e-6)
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    # steps where df/dw has no defined direction (theta = 0 or pi) are left out of the curve
+    masked = {s: replace(h, inner=np.where(_defined(h), h.inner, np.nan)) for s, h in result["inner"].items()}
+    plot_inner_products(masked, ax=ax)
+    ax.set_yscale("symlog", linthresh=1e-8)
+    ax.set_ylim(bottom=0)
     paths.append(out / "inner_products.png")
     _save(fig, paths[-1])
     paths.append(out / "loss_curves.png")

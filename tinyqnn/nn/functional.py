@@ -85,18 +85,17 @@ def batch_norm(x: Tensor, running_mean: np.ndarray | None, running_var: np.ndarr
     if x.ndim < 2:
         raise ValueError(f"batch_norm expects x of shape (N, C) or (N, C, H, W), got {x.shape}")
     c = x.shape[1]
-    stats = {"running_mean": running_mean, "running_var": running_var}
     if (running_mean is None) != (running_var is None):
         raise ValueError("batch_norm: pass both running_mean and running_var, or neither")
     if running_mean is None and not training:
         raise ValueError("batch_norm in eval mode (training=False) needs running_mean and running_var")
-    for name, value in {**stats, "weight": weight, "bias": bias}.items():
-        if value is not None and tuple(np.shape(value.data if isinstance(value, Tensor) else value)) != (c,):
-            raise ValueError(f"batch_norm: {name} must have shape ({c},) for x {x.shape}, "
-                             f"got {np.shape(value.data if isinstance(value, Tensor) else value)}")
-    for name, value in stats.items():
+    for name, value in {"running_mean": running_mean, "running_var": running_var}.items():
         if value is not None and not isinstance(value, np.ndarray):
             raise TypeError(f"batch_norm: {name} must be a NumPy array (updated in place), got {type(value).__name__}")
+    for name, value in {"running_mean": running_mean, "running_var": running_var, "weight": weight,
+                        "bias": bias}.items():
+        if value is not None and tuple(value.shape) != (c,):
+            raise ValueError(f"batch_norm: {name} must have shape ({c},) for x {x.shape}, got {tuple(value.shape)}")
     return BatchNorm.apply(x, weight, bias, running_mean=running_mean, running_var=running_var,
                            training=bool(training), momentum=float(momentum), eps=float(eps))
 

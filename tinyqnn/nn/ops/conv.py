@@ -131,7 +131,7 @@ def col2im_grad(grad: np.ndarray, w: np.ndarray, x_shape, stride, padding) -> np
     (sh, sw), (ph, pw) = stride, padding
     oh, ow = grad.shape[2:]
     g_t = grad.transpose(1, 2, 3, 0).reshape(f, oh * ow * n)  # (F, OH*OW*N), a copy
-    w_t = w.transpose(2, 3, 1, 0)  # (KH, KW, C, F): w_t[i, j] = w[:, :, i, j].T
+    w_t = np.ascontiguousarray(w.transpose(2, 3, 1, 0))  # (KH, KW, C, F): w_t[i, j] = w[:, :, i, j].T
     dx_pad = np.zeros((c, h + 2 * ph, wd + 2 * pw, n), dtype=grad.dtype)
     contribution = np.empty((c, oh * ow * n), dtype=grad.dtype)  # reused by every offset
     for i in range(kh):  # loop over kernel offsets only; each step covers all pixels, samples, channels
