@@ -1,6 +1,8 @@
-"""Command line: ``python -m tinyqnn {demo,train,evaluate,benchmark,check,release}``.
+"""Command line: ``python -m tinyqnn <command>`` (``--help`` lists them).
 
-- ``demo``: the README's main job (train a LeNet-5 on MNIST for a few minutes, print test accuracy).
+- ``demo``: the README's main job: a float LeNet-5 on MNIST, then the same net with 2-bit activations
+  trained with the clipped-ReLU STE; prints both test accuracies (a few minutes).
+- ``grid`` / ``instability`` / ``theory-figures``: the experiments of Yin et al. (``tinyqnn.experiments``).
 - ``train`` / ``evaluate``: LeNet-5 runs with logs, curves and resumable checkpoints.
 - ``benchmark``: throughput against PyTorch CPU when it is installed (see ``tinyqnn.benchmark``).
 - ``check`` / ``release``: the course's self-check and exercise regeneration (``tinyqnn.course``).
@@ -74,15 +76,25 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    config = _config(args)
-    print(f"tinyqnn demo: float LeNet-5 on {config['dataset']}, up to {config['epochs']} epochs "
-          f"or {args.minutes:g} minutes", flush=True)
+    """Float LeNet-5 (scale-free BN), then the same net with 2-bit activations and the clipped-ReLU STE."""
+    import shutil
+
+    from .experiments.table1 import GridConfig, run_grid
+
+    out = Path(args.out)
+    if out.exists():
+        shutil.rmtree(out)  # the demo's own folder: always train afresh
+    cfg = GridConfig(dataset=args.dataset, bits=(args.bits,), stes=(args.ste,), pretrain_epochs=args.float_epochs,
+                     epochs=args.quant_epochs, lr=args.lr, milestones=(), data_dir=args.data_dir, seed=args.seed)
+    print(f"tinyqnn demo: LeNet-5 on {args.dataset}: {args.float_epochs} float epoch(s), then "
+          f"{args.quant_epochs} epoch(s) with {args.bits}-bit activations ({args.ste} STE)", flush=True)
     start = time.perf_counter()
-    _, history = run_training(config, Path(args.out) if args.out else None, progress=not args.no_progress,
-                              time_budget_s=args.minutes * 60)
-    last = history[-1]
-    print(f"float LeNet-5: test accuracy {100 * last['test_accuracy']:.2f}% after {last['epoch']} epoch(s) "
-          f"({time.perf_counter() - start:.0f} s, {last['images_per_s']:.0f} training images/s)")
+    results = run_grid(cfg, out, progress=not args.no_progress, plots=True,
+                       log=lambda line: print(line, flush=True))
+    float_cell, quant_cell = results["float"], results[f"{args.bits}bit_{args.ste}"]
+    print(f"\ntest accuracy  float LeNet-5: {float_cell['final_test_accuracy']:.2f}%   "
+          f"{args.bits}-bit {args.ste} LeNet-5: {quant_cell['final_test_accuracy']:.2f}%   "
+          f"({time.perf_counter() - start:.0f} s; curves and checkpoints in {out}/)")
     return 0
 
 
@@ -124,6 +136,9 @@ DELEGATED = {
     "benchmark": ("tinyqnn.benchmark", "throughput vs PyTorch CPU (see `benchmark --help`)"),
     "check": ("tinyqnn.course.check", "score your own exercise notebook (see `check --help`)"),
     "release": ("tinyqnn.course.release", "regenerate exercises/ from solutions/ (instructors)"),
+    "grid": ("tinyqnn.experiments.table1", "Yin et al. Table 1: bits x STE grid on LeNet-5, resumable (see `grid --help`)"),
+    "instability": ("tinyqnn.experiments.instability", "identity STE from a clipped-ReLU minimum at lr 1e-5"),
+    "theory-figures": ("tinyqnn.experiments.theory_figures", "the two-layer model's figures (coarse gradients)"),
 }
 
 
@@ -132,10 +147,17 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("demo", help="train a LeNet-5 on MNIST for a few minutes and print its test accuracy")
-    _add_train_args(p, epochs=3)
-    p.add_argument("--minutes", type=float, default=4.0, help="stop after the epoch that passes this budget")
-    p.add_argument("--out", default="runs/demo", help="folder for checkpoint, metrics and curves ('' for none)")
+    p = sub.add_parser("demo", help="the main job: float and 2-bit LeNet-5 on MNIST in a few minutes")
+    p.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist")
+    p.add_argument("--data-dir", default=None, help="folder with the IDX files (default: $TINYQNN_DATA, cache, download)")
+    p.add_argument("--float-epochs", type=int, default=3)
+    p.add_argument("--quant-epochs", type=int, default=3)
+    p.add_argument("--bits", type=int, default=2)
+    p.add_argument("--ste", default="clipped_relu")
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train a float LeNet-5 (resumable)")
