@@ -11,7 +11,7 @@ Search order for the files of one split (``locate``):
 
 Every file may be gzipped or not. Every file that is read is checked against the MD5 and SHA-256 of
 its *uncompressed* content, so a gzip from any mirror is accepted but a wrong or damaged file never is.
-Everything written goes through ``atomic_path``: a temporary file in the destination folder that is
+Everything written goes through ``tinyqnn.utils.atomic_path``: a temporary file in the destination folder that is
 renamed into place only once it is complete and verified, so an interrupted download leaves nothing.
 
 The network is reached only through the module-level ``fetch(url, dest)`` and npm only through
@@ -26,13 +26,13 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..utils import atomic_path
 from .idx import PathLike, parse_idx, read_bytes
 
 ENV_VAR = "TINYQNN_DATA"
@@ -150,31 +150,6 @@ def load_verified(path: PathLike, fs: FileSpec, source: str | None = None) -> np
     array = parse_idx(data, source, fs.shape)  # first: "truncated, N of M bytes" says more than a digest
     check_digests(data, fs, source)
     return array
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)  # the only portable way to read the umask is to set it and restore it
-    os.umask(mask)
-    return mask
-
-
-@contextmanager
-def atomic_path(dest: PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``dest``; on clean exit rename it to ``dest``, on error delete it.
-
-    The rename (``os.replace``) is atomic within one file system, so ``dest`` is either absent or complete.
-    """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)  # no-op after a successful rename
 
 
 # ---------------------------------------------------------------------------- local folders
