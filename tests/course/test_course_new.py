@@ -151,6 +151,13 @@ def test_refuses_when_only_one_file_exists(root: Path, capsys):
     assert not (root / "solutions").exists() and not (root / "tests").exists(), "all or nothing"
 
 
+def test_refuses_when_a_release_folder_exists(root: Path, capsys):
+    (root / "exercises" / NAME).mkdir(parents=True)
+    assert new.main([NAME, "--root", str(root)]) == 2
+    assert f"exercises/{NAME}" in capsys.readouterr().err
+    assert not (root / "solutions").exists()
+
+
 def test_refuses_a_root_that_is_not_a_course(tmp_path: Path, capsys):
     assert new.main([NAME, "--root", str(tmp_path)]) == 2
     assert grading.CONFIG_FILE in capsys.readouterr().err

@@ -153,7 +153,7 @@ def create_assignment(name: str, root: str | Path | None = None, title: str | No
     files = planned_files(root, name)
     clash = [p for p in files.values() if p.exists()]
     for folder in (root / grading.SOLUTIONS_DIR / name, root / grading.EXERCISES_DIR / name):
-        if folder.exists():
+        if folder.exists() and not any(folder in p.parents for p in clash):
             clash.append(folder)
     if clash:
         shown = ", ".join(str(p.relative_to(root)) for p in clash)

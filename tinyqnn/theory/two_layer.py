@@ -83,8 +83,9 @@ def _projected_direction(w: np.ndarray, w_star: np.ndarray) -> np.ndarray:
     """P_w w* / |P_w w*| with P_w = I - w w^T / |w|^2; zero when w is parallel to w* (theta = 0 or pi)."""
     u = w / np.linalg.norm(w)
     p = w_star - (u @ w_star) * u
+    p = p - (p @ u) * u  # project twice: near theta = 0 or pi one pass leaves rounding noise along u
     norm = np.linalg.norm(p)
-    return p / norm if norm > 1e-14 else np.zeros_like(p)
+    return p / norm if norm > 1e-12 else np.zeros_like(p)
 
 
 def grad_v(v: np.ndarray, w: np.ndarray, v_star: np.ndarray, w_star: np.ndarray) -> np.ndarray:
