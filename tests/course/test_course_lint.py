@@ -94,6 +94,8 @@ def test_solution_notebook_structure(assignment):
             if cell.cell_type == "code" and (cell.get("outputs") or cell.get("execution_count") is not None):
                 problems.append(f"{label}: outputs/execution count must be stripped in solutions/")
             problems += _marker_problems(cell, label)
+            if "author-notes" in cell.get("metadata", {}).get("tags", []):
+                problems.append(f"{label}: the template's AUTHOR NOTES cell must be deleted before the unit ships")
             meta = grading.nbgrader_meta(cell)
             if not meta:
                 continue
