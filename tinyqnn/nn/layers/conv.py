@@ -1,7 +1,6 @@
 """``Conv2d``: 2-D cross-correlation over (N, C, H, W) images."""
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -65,11 +64,7 @@ class Conv2d(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init.fan_in_and_fan_out(self.weight)
-            bound = 1.0 / math.sqrt(fan_in)
-            init.uniform_(self.bias, -bound, bound)
+        init.layer_default_(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4:
