@@ -66,8 +66,9 @@ class Function:
                 f"{cls.__name__}: inputs mix floating dtypes ({names}); tinyqnn never promotes "
                 "silently, convert one side first, e.g. x.to(np.float64)"
             )
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        record = is_grad_enabled() and any(needs)
+        enabled = is_grad_enabled()  # under no_grad nothing needs a gradient, so forward may skip saving
+        needs = tuple(enabled and isinstance(a, Tensor) and a.requires_grad for a in args)
+        record = any(needs)
         ctx = Context(needs)
         raw = [a.data if isinstance(a, Tensor) else a for a in args]
         out = cls.forward(ctx, *raw, **kwargs)

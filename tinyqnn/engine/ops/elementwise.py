@@ -233,9 +233,10 @@ class Cast(Function):
 class ReLU(Function):
     @staticmethod
     def forward(ctx: Context, a: np.ndarray) -> np.ndarray:
-        mask = a > 0
-        ctx.save_for_backward(mask)
-        return a * mask
+        out = np.maximum(a, a.dtype.type(0))
+        if ctx.needs_input_grad[0]:  # inference skips the mask: one pass instead of two
+            ctx.save_for_backward(a > 0)
+        return out
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray):
