@@ -30,8 +30,8 @@ def _datasets(name: str, data_dir: str | None):
     raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
 
-def run_training(config: dict[str, Any], out: Path | None, resume: bool = False, progress: bool = True,
-                 time_budget_s: float | None = None) -> tuple[Any, list[dict[str, float]]]:
+def run_training(config: dict[str, Any], out: Path | None, resume: bool = False,
+                 progress: bool = True) -> tuple[Any, list[dict[str, float]]]:
     """Train a float LeNet-5 described by ``config`` (see ``_add_train_args``); returns (model, history)."""
     from . import manual_seed, optim
     from .data import DataLoader
@@ -49,7 +49,7 @@ def run_training(config: dict[str, Any], out: Path | None, resume: bool = False,
     log = RunLog(out, config) if out is not None else None
     history = fit(model, train_loader, test_loader, optimizer, config["epochs"], scheduler=scheduler, log=log,
                   checkpoint=out / "checkpoint.npz" if out is not None else None, resume=resume,
-                  time_budget_s=time_budget_s, progress=progress, meta={"config": config})
+                  progress=progress, meta={"config": config})
     if out is not None and history:
         plot_history(history, out / "curves.png", title=f"LeNet-5 on {config['dataset']}")
     return model, history
@@ -112,16 +112,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data import DataLoader
     from .models import LeNet5
     from .train import evaluate, load_checkpoint
-    from .train.checkpoint import CheckpointError
+    from .train.checkpoint import read_checkpoint_meta
 
-    import json
-    import numpy as np
-
-    try:
-        with np.load(args.checkpoint, allow_pickle=False) as archive:
-            meta = json.loads(str(archive["meta"]))
-    except (OSError, KeyError, ValueError) as error:
-        raise CheckpointError(f"cannot read {args.checkpoint}: {error}") from None
+    meta = read_checkpoint_meta(args.checkpoint)
     config = meta.get("config", {})
     model = LeNet5(batch_norm=config.get("batch_norm", False))
     load_checkpoint(args.checkpoint, model)

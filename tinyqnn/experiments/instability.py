@@ -32,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from ..train.checkpoint import read_checkpoint_meta
 from ..utils import atomic_write_bytes
-from .table1 import EpochLoader, GridConfig, _read_meta, _save, build_model, cell_name, load_data
+from .table1 import EpochLoader, GridConfig, _save, build_model, cell_name, load_data
 
 QUICK_GRID_OUT = Path("results/table1-quick")
 #: a rise counts when the loss grows by more than this fraction of its start value ...
@@ -77,7 +78,7 @@ def _run_one(
     optimizer = optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=run_conf["weight_decay"])
     rows: list[dict[str, Any]] = []
     if checkpoint.is_file():
-        meta = _read_meta(checkpoint)
+        meta = read_checkpoint_meta(checkpoint)
         if meta.get("config") != json.loads(json.dumps(run_conf)):
             raise ValueError(f"{checkpoint} was made with another configuration ({meta.get('config')}); "
                              f"use another --out or delete {run_dir}")
@@ -202,7 +203,7 @@ def run_instability(
     src = _source_checkpoint(Path(source))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    conf = _read_meta(src).get("config", {})
+    conf = read_checkpoint_meta(src).get("config", {})
     if conf.get("bits") is None or conf.get("ste") is None:
         raise ValueError(f"{src} is not a quantized Table 1 cell (its config has no bits/ste: {conf})")
     if not (src.parent / "final.json").is_file():

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from ..train.checkpoint import read_checkpoint_meta
 from ..utils import atomic_write_bytes
 
 DATASETS = ("mnist", "fashion-mnist")
@@ -183,16 +184,6 @@ def cell_config(cfg: GridConfig, name: str) -> dict[str, Any]:
     return json.loads(json.dumps(conf))  # the JSON round trip a stored copy went through
 
 
-def _read_meta(checkpoint: Path) -> dict[str, Any]:
-    from ..train import CheckpointError
-
-    try:
-        with np.load(checkpoint, allow_pickle=False) as archive:
-            return json.loads(str(archive["meta"]))
-    except (OSError, KeyError, ValueError) as error:
-        raise CheckpointError(f"cannot read the checkpoint {checkpoint}: {error}") from None
-
-
 def _check_same(stored: dict[str, Any], wanted: dict[str, Any], where: Path) -> None:
     diff = {k: (stored.get(k), wanted[k]) for k in wanted if stored.get(k) != wanted[k]}
     if diff:
@@ -235,7 +226,7 @@ def run_cell(
     checkpoint = cell_dir / "checkpoint.npz"
     history: list[dict[str, Any]] = []
     if checkpoint.is_file():
-        meta = _read_meta(checkpoint)
+        meta = read_checkpoint_meta(checkpoint)
         _check_same(meta.get("config", {}), conf, checkpoint)
         history = list(meta.get("history", []))
 

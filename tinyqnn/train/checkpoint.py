@@ -57,6 +57,29 @@ def save_checkpoint(
     return path
 
 
+def _read_archive(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the checkpoint at ``path`` (no pickle), or a ``CheckpointError`` naming the file."""
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+        raise CheckpointError(f"checkpoint {path} is not a readable .npz archive ({error})") from None
+
+
+def _meta_of(path: Path, meta: np.ndarray | None) -> dict[str, Any]:
+    if meta is None:
+        raise CheckpointError(f"checkpoint {path} has no 'meta' entry; was it written by tinyqnn.save_checkpoint?")
+    return json.loads(str(meta))
+
+
+def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
+    """The JSON ``meta`` of a checkpoint (epoch, history, configuration) without loading it into a model."""
+    path = Path(path)
+    return _meta_of(path, _read_archive(path).get("meta"))
+
+
 def load_checkpoint(
     path: str | Path,
     model: nn.Module,
@@ -70,16 +93,8 @@ def load_checkpoint(
     (missing file, not an npz, missing or unexpected parameter names, shape mismatches).
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            contents = {key: archive[key] for key in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise CheckpointError(f"checkpoint {path} is not a readable .npz archive ({error})") from None
-    if "meta" not in contents:
-        raise CheckpointError(f"checkpoint {path} has no 'meta' entry; was it written by tinyqnn.save_checkpoint?")
-    meta = json.loads(str(contents.pop("meta")))
+    contents = _read_archive(path)
+    meta = _meta_of(path, contents.pop("meta", None))
 
     def part(prefix: str) -> dict[str, np.ndarray]:
         return {k[len(prefix) + 1 :]: v for k, v in contents.items() if k.startswith(prefix + "/")}
