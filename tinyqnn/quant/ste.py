@@ -126,50 +126,46 @@ class ClippedReLUSTE(STE):
 
 
 # ---------------------------------------------------------------------- binary (sign) STEs
-class HardTanhSTE(STE):
-    """Saturated STE of BinaryNet: forward sign(x) in {-1, +1} (sign(0) = +1),
-    mu(x) = hardtanh(x) = clip(x, -1, 1), so mu'(x) = 1{|x| <= 1}."""
+class SignSTE(STE):
+    """Base of the binary STEs: forward sign(x) in {-1, +1} (sign(0) = +1, bits must be 1);
+    subclasses state only their surrogate derivative."""
 
-    name = "hardtanh"
     uses_rule, binary = False, True
 
     @staticmethod
     def quantize(x: np.ndarray, bits: int, alpha: float, quantizer: str = "ceil", **params: Any) -> np.ndarray:
         return _sign(x)
+
+
+class HardTanhSTE(SignSTE):
+    """Saturated STE of BinaryNet: forward sign(x) in {-1, +1} (sign(0) = +1),
+    mu(x) = hardtanh(x) = clip(x, -1, 1), so mu'(x) = 1{|x| <= 1}."""
+
+    name = "hardtanh"
 
     @staticmethod
     def derivative(x: np.ndarray, bits: int, alpha: float, **params: Any) -> np.ndarray:
         return (np.abs(x) <= 1).astype(x.dtype)
 
 
-class ApproxSignSTE(STE):
+class ApproxSignSTE(SignSTE):
     """ApproxSign of Bi-Real Net: forward sign(x); mu is the piecewise quadratic
     mu(x) = -1 (x < -1), 2x + x^2 (-1 <= x < 0), 2x - x^2 (0 <= x < 1), 1 (x >= 1), so
     mu'(x) = max(0, 2 - 2|x|)  (a triangle of area 2, the jump of sign)."""
 
     name = "approx_sign"
-    uses_rule, binary = False, True
-
-    @staticmethod
-    def quantize(x: np.ndarray, bits: int, alpha: float, quantizer: str = "ceil", **params: Any) -> np.ndarray:
-        return _sign(x)
 
     @staticmethod
     def derivative(x: np.ndarray, bits: int, alpha: float, **params: Any) -> np.ndarray:
         return np.maximum(0, 2 - 2 * np.abs(x)).astype(x.dtype)
 
 
-class SwishSignSTE(STE):
+class SwishSignSTE(SignSTE):
     """SwishSign (BNN+, as in Larq): forward sign(x); mu(x) = 2 s(bx) (1 + bx (1 - s(bx))) - 1 with
     s the logistic sigmoid and b = ``beta`` (default 5), so
     mu'(x) = b (2 - bx tanh(bx / 2)) / (1 + cosh(bx)). Larger beta: closer to sign, sharper peak."""
 
     name = "swish_sign"
-    uses_rule, binary = False, True
-
-    @staticmethod
-    def quantize(x: np.ndarray, bits: int, alpha: float, quantizer: str = "ceil", **params: Any) -> np.ndarray:
-        return _sign(x)
 
     @staticmethod
     def derivative(x: np.ndarray, bits: int, alpha: float, beta: float = 5.0, **params: Any) -> np.ndarray:
