@@ -128,3 +128,17 @@ def test_fit_resumes_from_checkpoint(tmp_path):
 def test_fit_rejects_negative_epochs():
     with pytest.raises(ValueError, match="epochs"):
         fit(small_model(), [], None, optim.SGD(small_model().parameters(), lr=0.1), epochs=-1)
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_progress_bars_nest_only_where_they_render(capsys, monkeypatch, tty):
+    """In a log file (stderr not a terminal) only the epoch bar is drawn: a nested bar would leave
+    cursor-up codes (ESC [A) in the log. In a terminal the per-batch bar is drawn under it."""
+    monkeypatch.setattr("sys.stderr.isatty", lambda: tty, raising=False)
+    loader = DataLoader(mnist_subset(train=False), batch_size=500)
+    model = small_model()
+    fit(model, loader, None, optim.SGD(model.parameters(), lr=0.01), epochs=2, progress=True)
+    err = capsys.readouterr().err
+    assert "epochs" in err
+    assert ("epoch 1" in err) is tty
+    assert ("\x1b[A" in err) is tty

@@ -1,6 +1,7 @@
 """``train_one_epoch`` / ``evaluate`` / ``fit``: the loops every lesson and experiment uses."""
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -18,8 +19,20 @@ from .log import RunLog
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
+def _nested_bars_render() -> bool:
+    """True in a terminal or a notebook. A nested bar redraws with cursor-up codes, which a log file
+    (``python -m tinyqnn demo > log``, CI) keeps as ``\x1b[A`` noise, so there only the epoch bar shows."""
+    from tqdm.autonotebook import tqdm as auto_tqdm
+    from tqdm.std import tqdm as std_tqdm
+
+    return auto_tqdm is not std_tqdm or sys.stderr.isatty()
+
+
 def _progress(loader: Iterable, enabled: bool, desc: str) -> Iterable:
-    return tqdm(loader, desc=desc, leave=False, dynamic_ncols=True) if enabled else loader
+    """``loader`` wrapped in a per-batch bar (nested under ``fit``'s epoch bar) when it can render."""
+    if not (enabled and _nested_bars_render()):
+        return loader
+    return tqdm(loader, desc=desc, leave=False, dynamic_ncols=True)
 
 
 def train_one_epoch(
