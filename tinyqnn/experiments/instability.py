@@ -174,6 +174,7 @@ def plot_runs(runs: dict[str, list[dict[str, Any]]], path: Path, title: str) -> 
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(10, 3.6))
     for i, (name, rows) in enumerate(runs.items()):
@@ -183,6 +184,7 @@ def plot_runs(runs: dict[str, list[dict[str, Any]]], path: Path, title: str) -> 
     ax_loss.set(xlabel="epoch", ylabel="training loss (eval mode)", yscale="log", title="training loss")
     ax_err.set(xlabel="epoch", ylabel="validation error (%)", title="validation error")
     for ax in (ax_loss, ax_err):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
