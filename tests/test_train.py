@@ -142,3 +142,31 @@ def test_progress_bars_nest_only_where_they_render(capsys, monkeypatch, tty):
     assert "epochs" in err
     assert ("epoch 1" in err) is tty
     assert ("\x1b[A" in err) is tty
+
+
+def test_save_figure_writes_all_or_nothing_and_closes(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tinyqnn.utils import save_figure
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    save_figure(fig, tmp_path / "a.png")
+    assert (tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not plt.fignum_exists(fig.number)
+    broken, _ = plt.subplots()
+    with pytest.raises(ValueError):
+        save_figure(broken, tmp_path / "b.notaformat")
+    assert not plt.fignum_exists(broken.number)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]  # no half-written file, no temp file
+
+
+def test_plot_history_ticks_whole_epochs():
+    history = [{"epoch": e, "train_loss": 1.0 / e, "train_accuracy": 0.5 + 0.1 * e} for e in (1, 2, 3)]
+    fig = plot_history(history)
+    for ax in fig.axes:
+        ticks = [t for t in ax.get_xticks() if 1 <= t <= 3]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks

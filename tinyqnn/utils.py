@@ -1,11 +1,13 @@
-"""Small shared utilities: all-or-nothing file writes."""
+"""Small shared utilities: all-or-nothing file writes (bytes and matplotlib figures)."""
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def _umask() -> int:
@@ -40,3 +42,15 @@ def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
         f.write(payload)
         f.flush()
         os.fsync(f.fileno())
+
+
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> None:
+    """Write a matplotlib figure to ``path`` all-or-nothing (format from the suffix) and close it."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format=Path(path).suffix.lstrip(".") or "png", dpi=dpi)
+    finally:
+        plt.close(fig)  # also on error: experiments draw many figures
+    atomic_write_bytes(path, buffer.getvalue())

@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from ..train.checkpoint import read_checkpoint_meta
-from ..utils import atomic_write_bytes
-from .table1 import EpochLoader, GridConfig, _save, build_model, cell_name, load_data
+from ..utils import atomic_write_bytes, save_figure
+from .table1 import EpochLoader, GridConfig, build_model, cell_name, load_data
 
 QUICK_GRID_OUT = Path("results/table1-quick")
 #: a rise counts when the loss grows by more than this fraction of its start value ...
@@ -189,7 +189,7 @@ def plot_runs(runs: dict[str, list[dict[str, Any]]], path: Path, title: str) -> 
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def run_instability(

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..train.checkpoint import read_checkpoint_meta
-from ..utils import atomic_write_bytes
+from ..utils import atomic_write_bytes, save_figure
 
 DATASETS = ("mnist", "fashion-mnist")
 GRID_STES = ("identity", "relu", "clipped_relu")
@@ -343,15 +343,6 @@ def write_tables(results: dict[str, dict[str, Any]], cfg: GridConfig, out: Path)
     return md_path, csv_path
 
 
-def _save(fig: Any, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
 def plot_accuracy_vs_bits(results: dict[str, dict[str, Any]], cfg: GridConfig, path: Path) -> None:
     """Validation accuracy vs bit width, one line per STE; paper's points hollow; float baseline dashed."""
     import matplotlib
@@ -378,7 +369,7 @@ def plot_accuracy_vs_bits(results: dict[str, dict[str, Any]], cfg: GridConfig, p
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_grid_curves(results: dict[str, dict[str, Any]], cfg: GridConfig, path: Path) -> None:
@@ -413,7 +404,7 @@ def plot_grid_curves(results: dict[str, dict[str, Any]], cfg: GridConfig, path: 
         ax.grid(alpha=0.3)
     ax_acc.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------- the grid

@@ -23,7 +23,6 @@ Everything runs in a few seconds.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import time
@@ -34,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..utils import atomic_write_bytes
+from ..utils import atomic_write_bytes, save_figure
 
 STES = ("identity", "relu", "clipped_relu")
 #: teacher: m = 5 patches, n = 4 inputs; (1^T v*)^2 = 4 < (m + 1)|v*|^2 / 2 = 7.02, so spurious minima
@@ -101,15 +100,6 @@ def run_theory(steps: int = 1200, lr: float = 0.05, starts: int = 5, seed: int =
     return {"inner": inner, "curves": curves, "spurious": spurious, "summary": summary}
 
 
-def _save(fig: Any, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
 def write_figures(result: dict[str, Any], out: str | Path) -> list[Path]:
     """The three PNGs and ``theory.json`` in ``out``; returns their paths."""
     import matplotlib
@@ -129,9 +119,9 @@ def write_figures(result: dict[str, Any], out: str | Path) -> list[Path]:
     ax.set_yscale("symlog", linthresh=1e-8)
     ax.set_ylim(bottom=0)
     paths.append(out / "inner_products.png")
-    _save(fig, paths[-1])
+    save_figure(fig, paths[-1])
     paths.append(out / "loss_curves.png")
-    _save(plot_loss_curves(result["curves"]), paths[-1])
+    save_figure(plot_loss_curves(result["curves"]), paths[-1])
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
     plot_spurious_escape(result["spurious"], axes=axes[:2])
     for name, h in result["spurious"].items():
@@ -140,7 +130,7 @@ def write_figures(result: dict[str, Any], out: str | Path) -> list[Path]:
     axes[2].legend()
     fig.tight_layout()
     paths.append(out / "spurious_minimum.png")
-    _save(fig, paths[-1])
+    save_figure(fig, paths[-1])
     paths.append(out / "theory.json")
     atomic_write_bytes(paths[-1], json.dumps(result["summary"], indent=2).encode())
     return paths

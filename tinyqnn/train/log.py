@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..utils import atomic_write_bytes
+from ..utils import atomic_write_bytes, save_figure
 
 
 class RunLog:
@@ -41,6 +41,7 @@ def plot_history(history: list[dict[str, Any]], path: str | Path | None = None, 
     if path is not None:
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [row["epoch"] for row in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -53,14 +54,12 @@ def plot_history(history: list[dict[str, Any]], path: str | Path | None = None, 
         ax_acc.plot(epochs, [100 * r["test_accuracy"] for r in history], "s-", label="test")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.grid(alpha=0.3)
         ax.legend()
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     if path is not None:
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format=Path(path).suffix.lstrip(".") or "png", dpi=120)
-        atomic_write_bytes(Path(path), buffer.getvalue())
-        plt.close(fig)
+        save_figure(fig, path, dpi=120)
     return fig
