@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..utils import child_env
 from . import grading
 
 # What nbgrader's Execute preprocessor records when a cell runs past the timeout.
@@ -64,8 +65,11 @@ def execute_notebook(nb: Any, cwd: str | Path, timeout: int = grading.EXECUTE_TI
         resources={"metadata": {"path": str(cwd)}},
         on_cell_executed=_record_missing_error,
     )
-    saved = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})
+    # The kernel inherits this process's variables; the venv's bin/ goes first on its PATH so that
+    # `!python -m tinyqnn ...` and tools a notebook shells out to are the venv's, activated or not.
+    env = {"PATH": child_env()["PATH"], **(env or {})}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         client.execute()
     except DeadKernelError as err:

