@@ -29,16 +29,24 @@ WORKERS = int(os.environ.get("TINYQNN_COURSE_WORKERS", "2"))
 LOOP_TIMEOUT = 15  # seconds per cell for the infinite-loop scenario
 
 
-def wrong_answer_cases() -> list[tuple[str, int]]:
+def _answer_cases(load) -> list[tuple[str, int]]:
     cases = []
     for a in ASSIGNMENTS:
         path = WRONG_DIR / f"{a}.py"
         if path.exists():
             try:
-                cases += [(a, i) for i in range(len(grading.load_wrong_answers(path)))]
+                cases += [(a, i) for i in range(len(load(path)))]
             except Exception:  # reported by test_wrong_answer_files_are_valid
                 pass
     return cases
+
+
+def wrong_answer_cases() -> list[tuple[str, int]]:
+    return _answer_cases(grading.load_wrong_answers)
+
+
+def right_answer_cases() -> list[tuple[str, int]]:
+    return _answer_cases(grading.load_right_answers)
 
 
 # ------------------------------------------------------------------------------------------- scenarios
@@ -139,6 +147,12 @@ def plan_students(assignment: str, course: grading.TempCourse) -> dict[str, Stud
         expected = {n: {gid: (0.0 if gid in wa["fails"] and n == name else pts) for gid, pts in full[n].items()}
                     for n in full}
         students[f"wrong_{i:02d}"] = Student(nbs, expected, f"wrong answer {i} for {wa['cell']}: {wa['why']}")
+    right = grading.load_right_answers(path) if path.exists() else []
+    for i, ra in enumerate(right):
+        name = notebook_with_cell(sources, ra["cell"])
+        nbs = dict(solved)
+        nbs[name] = grading.replace_cell(solved[name], ra["cell"], ra["source"])
+        students[f"right_{i:02d}"] = Student(nbs, full, f"right answer {i} for {ra['cell']}: {ra['why']}")
 
     # Edge cases, one per task of the first notebook, all in one student (grading independence keeps them apart).
     name = next(iter(sources))

@@ -1,7 +1,7 @@
 """CI checks 2-5 with real `nbgrader autograde` (scores read from the gradebook, never from exit codes).
 
 One autograde call per assignment grades all fake students: "solution" (check 2), "exercise" (check 3),
-"wrong_NN" (check 4) and "edge_cases" (check 5); "<first>:loop" grades an endless loop with a short timeout.
+"wrong_NN" (check 4), "right_NN" (correct answers in another style: full marks) and "edge_cases" (check 5); "<first>:loop" grades an endless loop with a short timeout.
 """
 from __future__ import annotations
 
@@ -46,6 +46,11 @@ def test_untouched_exercise_runs_to_the_end_with_zero_points(assignment, batches
 def test_wrong_answer_loses_exactly_its_points(wrong_case, batches):
     assignment, index = wrong_case
     assert_scores(batches[assignment], f"wrong_{index:02d}")
+
+
+def test_right_answer_in_another_style_gets_full_marks(right_case, batches):
+    assignment, index = right_case
+    assert_scores(batches[assignment], f"right_{index:02d}")
 
 
 def test_edge_cases_are_graded_and_isolated(assignment, batches):

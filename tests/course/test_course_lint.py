@@ -239,6 +239,10 @@ def test_wrong_answer_files_are_valid(assignment):
         assert wa["fails"] and set(wa["fails"]) <= grade_ids, f"WRONG_ANSWERS[{i}]: fails {wa['fails']} not all grade cells"
         assert wa["why"].strip(), f"WRONG_ANSWERS[{i}]: say why it is wrong"
         compile(wa["source"], f"WRONG_ANSWERS[{i}]", "exec")
+    for i, ra in enumerate(grading.load_right_answers(path)):
+        assert ra["cell"] in solution_ids, f"RIGHT_ANSWERS[{i}]: {ra['cell']!r} is not a solution cell {sorted(solution_ids)}"
+        assert ra["why"].strip(), f"RIGHT_ANSWERS[{i}]: say how it differs from the reference solution"
+        compile(ra["source"], f"RIGHT_ANSWERS[{i}]", "exec")
 
 
 def test_every_task_has_its_own_wrong_answer(assignment):

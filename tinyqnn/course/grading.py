@@ -281,22 +281,34 @@ def delete_cell(nb: Any, gid: str) -> Any:
     return nb
 
 
-def load_wrong_answers(path: str | Path) -> list[dict]:
-    """``WRONG_ANSWERS`` of ``tests/course/wrong_answers/NN_name.py`` (format in notes/course.md)."""
+def _load_answer_list(path: str | Path, variable: str, keys: set[str], optional: bool) -> list[dict]:
     import importlib.util
 
     path = Path(path)
-    spec = importlib.util.spec_from_file_location(f"_wrong_answers_{path.stem}", path)
+    spec = importlib.util.spec_from_file_location(f"_answers_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    answers = getattr(module, "WRONG_ANSWERS", None)
+    answers = getattr(module, variable, [] if optional else None)
     if not isinstance(answers, list):
-        raise TypeError(f"{path}: WRONG_ANSWERS must be a list of dicts, got {type(answers).__name__}")
-    for i, wa in enumerate(answers):
-        missing = {"cell", "fails", "why", "source"} - set(wa)
+        raise TypeError(f"{path}: {variable} must be a list of dicts, got {type(answers).__name__}")
+    for i, answer in enumerate(answers):
+        missing = keys - set(answer)
         if missing:
-            raise ValueError(f"{path}: WRONG_ANSWERS[{i}] lacks {sorted(missing)}")
+            raise ValueError(f"{path}: {variable}[{i}] lacks {sorted(missing)}")
     return answers
+
+
+def load_wrong_answers(path: str | Path) -> list[dict]:
+    """``WRONG_ANSWERS`` of ``tests/course/wrong_answers/NN_name.py``: dicts with ``cell`` (a solution
+    cell's grade_id), ``fails`` (the grade cells that must lose all their points), ``why`` and ``source``."""
+    return _load_answer_list(path, "WRONG_ANSWERS", {"cell", "fails", "why", "source"}, optional=False)
+
+
+def load_right_answers(path: str | Path) -> list[dict]:
+    """``RIGHT_ANSWERS`` of the same file: correct answers written in another style than the reference
+    (einsum for a matmul, a loop the text allows, keyword arguments), dicts with ``cell``, ``why``, ``source``.
+    Each must get full marks: the tests check the specified behaviour, not the reference's choices."""
+    return _load_answer_list(path, "RIGHT_ANSWERS", {"cell", "why", "source"}, optional=True)
 
 
 # ---------------------------------------------------------------------------------------- nbgrader runs
