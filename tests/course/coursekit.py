@@ -219,18 +219,39 @@ def build_loop_batch(assignment: str, root: Path) -> Batch:
 
 # ---------------------------------------------------------------------------------------------- lessons
 
+#: matplotlib's inline backend: figures are embedded in the notebook even when the caller's environment says
+#: MPLBACKEND=Agg (as CI does), so a headless run produces the same notebook a learner sees.
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+_PLOT_CALL = re.compile(r"\bplt\.(show|subplots|figure)\(|\bplot_[a-z_]+\(")
+
+
+def promised_figures(nb: Any) -> list[int]:
+    """Indices of the code cells that draw a figure (``plt.show()``, ``plt.subplots(...)``, ``plot_*(...)``)."""
+    return [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and _PLOT_CALL.search(grading.source_text(c))]
+
+
+def has_figure(cell: Any) -> bool:
+    return any("image/png" in out.get("data", {}) for out in cell.get("outputs", []))
+
+
 def run_lesson(path: str) -> tuple[list[str], float]:
-    """Execute a lesson in quick mode in a fresh kernel (in a worker process); returns (errors, seconds)."""
+    """Execute a lesson in quick mode in a fresh kernel (in a worker process); returns (problems, seconds).
+
+    Problems are errors raised by cells and cells that draw a figure without embedding one.
+    """
     from tinyqnn.course.check import execute_notebook
 
     nb = grading.read_notebook(path)
     start = time.perf_counter()
     execute_notebook(nb, Path(path).parent, timeout=grading.EXECUTE_TIMEOUT,
-                     env={"TINYQNN_QUICK": "1", "MPLBACKEND": "Agg"})
+                     env={"TINYQNN_QUICK": "1", "MPLBACKEND": INLINE_BACKEND})
     seconds = time.perf_counter() - start
     errors = []
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 errors.append(f"cell {i}: {out.get('ename')}: {out.get('evalue')}\n{cell.source[:300]}")
+    for i in promised_figures(nb):
+        if not has_figure(nb.cells[i]):
+            errors.append(f"cell {i} draws a figure but embedded none (no image/png output):\n{nb.cells[i].source[:300]}")
     return errors, seconds

@@ -31,6 +31,7 @@ def test_nbgrader_config_matches_the_machinery():
     assert Path(cfg.CourseDirectory.root).resolve() == REPO, "root must follow the config file's folder"
     assert cfg.Execute.timeout == grading.EXECUTE_TIMEOUT, "grading.EXECUTE_TIMEOUT must equal c.Execute.timeout"
     assert tuple(cfg.CourseDirectory.ignore) == grading.IGNORE_PATTERNS
+    assert tuple(cfg.Execute.extra_arguments) == grading.KERNEL_ARGUMENTS, "kernels must start like the self-check's"
 
 
 def test_quick_mode(monkeypatch):

@@ -47,6 +47,12 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python
 
 # ----------------------------------------------------------------------------------------------- paths
 
+#: Arguments of every kernel we start (self-check) or nbgrader starts (nbgrader_config.py): history in memory,
+#: and only errors from the kernel's own log, so learners are not shown ipykernel's warning that a local
+#: kernel talks over TCP on the loopback interface without encryption.
+KERNEL_ARGUMENTS = ("--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR")
+
+
 def repo_root() -> Path:
     """The course directory: the checkout holding ``nbgrader_config.py`` (tinyqnn is installed editable)."""
     return Path(__file__).resolve().parents[2]
