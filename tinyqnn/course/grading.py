@@ -249,15 +249,59 @@ def failure_message(cell: Any) -> str:
     return ""
 
 
+_TRACEBACK_LINE = re.compile(r"line (\d+)")
+_NOT_DEFINED = re.compile(r"name '(\w+)' is not defined")
+_KERNEL_FILE = re.compile(r"\(\d+\.py, line (\d+)\)")  # ipykernel's name for a cell in a SyntaxError
+
+
+def broken_solution_cells(nb: Any) -> dict[str, tuple[str, str]]:
+    """grade_id -> (error text with its line, cell source) of every solution cell that raised when it ran.
+
+    A syntax error in a solution cell leaves its function undefined, so the test cell that follows fails
+    with an unrelated-looking ``NameError``; the learner needs the solution cell's own error instead.
+    """
+    broken = {}
+    for cell in nb.cells:
+        if not is_solution(cell) or cell.get("cell_type") != "code":
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                evalue = _KERNEL_FILE.sub(r"(line \1 of the cell)", output.get("evalue", ""))
+                text = f"{output.get('ename', 'Error')}: {evalue}".strip().rstrip(":")
+                lines = _TRACEBACK_LINE.findall(_ANSI.sub("", "\n".join(output.get("traceback", []))))
+                if lines and "line " not in text:
+                    text += f" (line {lines[-1]} of the cell)"
+                broken[grade_id(cell)] = (_ANSI.sub("", text), source_text(cell))
+                break
+    return broken
+
+
+def _blame_solution_cell(test_gid: str, message: str, broken: dict[str, tuple[str, str]]) -> str:
+    """``message`` prefixed with the error of the solution cell it comes from, when one can be named."""
+    culprit = test_gid[len("test_"):] if test_gid.startswith("test_") else None
+    if culprit not in broken:
+        missing = _NOT_DEFINED.search(message)
+        culprit = next((gid for gid, (_, src) in broken.items()
+                        if missing and re.search(rf"^\s*(def|class)\s+{missing.group(1)}\b|^{missing.group(1)}\s*=",
+                                                 src, re.M)), None)
+    if culprit is None:
+        return message
+    return f"your cell {culprit!r} failed when it ran: {broken[culprit][0]}; fix it first (this test then said: {message})"
+
+
 def score_notebook(nb: Any) -> dict[str, TaskScore]:
-    """grade_id -> TaskScore for every grade cell of an executed notebook."""
+    """grade_id -> TaskScore for every grade cell of an executed notebook.
+
+    The message of a lost task names the learner's own broken solution cell when there is one.
+    """
     scores = {}
+    broken = broken_solution_cells(nb)
     for cell in nb.cells:
         if is_grade(cell):
             gid = grade_id(cell)
             score = determine_grade(cell)
             max_score = float(nbgrader_meta(cell)["points"])
-            msg = "" if score == max_score else _ANSI.sub("", failure_message(cell))
+            msg = "" if score == max_score else _blame_solution_cell(gid, _ANSI.sub("", failure_message(cell)), broken)
             scores[gid] = TaskScore(gid, score, max_score, msg)
     return scores
 
