@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from coursekit import ASSIGNMENTS, LOOP_TIMEOUT
+from coursekit import ASSIGNMENTS, LOOP_TIMEOUT, source_notebooks, tasks
 from tinyqnn.course import grading
 
 pytestmark = pytest.mark.slow
@@ -56,6 +56,12 @@ def test_right_answer_in_another_style_gets_full_marks(right_case, batches):
 def test_edge_cases_are_graded_and_isolated(assignment, batches):
     """Syntax error, cell-level exception, deleted test cell, deleted solution cell: only those tasks lose."""
     batch = batches[assignment]
+    batch.require()
+    if "edge_cases" not in batch.students:
+        first = next(iter(source_notebooks(assignment).values()))
+        pytest.fail(f"{assignment}: the edge-case check needs at least 4 tasks in the first notebook (syntax error, "
+                    f"exception, deleted test cell, deleted solution cell each go to one task); it has "
+                    f"{len(tasks(first))}: add tasks (INSTRUCTORS.md, section 5)")
     assert_scores(batch, "edge_cases")
     # nbgrader 0.9 leaves a deleted grade cell without an auto score (shown as 0, flagged for manual grading)
     deleted = [gid for name, cells in batch.scores["edge_cases"].items() for gid, s in cells.items()

@@ -1,4 +1,4 @@
-"""Structural lint of every course notebook against notes/course.md (fast: no kernel, no nbgrader run)."""
+"""Structural lint of every course notebook against INSTRUCTORS.md section 5 (fast: no kernel, no nbgrader run)."""
 from __future__ import annotations
 
 import ast
@@ -133,7 +133,8 @@ def _task_problems(nb) -> list[str]:
     solutions = grading.solution_cells(nb)
     order = {grading.grade_id(c): i for i, c in enumerate(nb.cells) if grading.grade_id(c)}
     if len(grades) < 6:
-        problems.append(f"only {len(grades)} graded tasks; course.md asks for at least 6")
+        problems.append(f"only {len(grades)} graded tasks; a unit needs at least 6 (INSTRUCTORS.md, section 5): "
+                        "add tasks to the source notebook")
     for gid in grades:
         if grading.task_of(gid) not in solutions:
             problems.append(f"grade cell {gid} has no solution cell {grading.task_of(gid)!r}")
