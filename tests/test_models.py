@@ -79,3 +79,29 @@ def test_lenet5_rejects_wrong_input_shapes(shape):
 def test_lenet5_rejects_unknown_pool():
     with pytest.raises(ValueError, match="pool"):
         LeNet5(pool="median")
+
+
+def test_model_record_round_trip_and_differences():
+    import json
+
+    from tinyqnn.models import build_model, model_record, record_differences
+    from tinyqnn.quant import quantize_activations, quantize_weights
+
+    model = quantize_weights(quantize_activations(LeNet5(batch_norm=True, pool="avg"), 3, "relu"), "ternary")
+    record = json.loads(json.dumps(model_record(model)))
+    assert record["kwargs"] == {"num_classes": 10, "batch_norm": True, "bn_affine": True, "pool": "avg"}
+    assert record["layers"]["act2"] == {"type": "QuantAct", "bits": 3, "ste": "relu",
+                                        "alpha": model.act2.alpha, "quantizer": "ceil"}
+    rebuilt = build_model(record)
+    assert model_record(rebuilt) == model_record(model) and repr(rebuilt) == repr(model)
+    assert record_differences(record, model_record(rebuilt)) == []
+    other = model_record(quantize_activations(LeNet5(batch_norm=True, pool="avg"), 2, "relu"))
+    diffs = record_differences(record, other)
+    assert any(d.startswith("layer act1:") and "bits=3" in d and "bits=2" in d for d in diffs), diffs
+    assert any(d.startswith("layer conv1:") for d in diffs)
+    with pytest.raises(ValueError, match="architecture 'ResNet'"):
+        build_model({**record, "arch": "ResNet"})
+    with pytest.raises(ValueError, match="unknown STE 'nope'"):
+        build_model({**record, "layers": {**record["layers"], "act1": {**record["layers"]["act1"], "ste": "nope"}}})
+    with pytest.raises(ValueError, match="fc9"):
+        build_model({**record, "layers": {**record["layers"], "fc9": {"type": "Linear"}}})

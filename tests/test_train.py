@@ -170,3 +170,120 @@ def test_plot_history_ticks_whole_epochs():
     for ax in fig.axes:
         ticks = [t for t in ax.get_xticks() if 1 <= t <= 3]
         assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+# ---------------------------------------------------------------------- quantized checkpoints (issue 11)
+def _quant_lenet(bits=2, alpha=None, ste="clipped_relu", quantizer="ceil", weight_bits=None, **kwargs):
+    from tinyqnn.quant import quantize_activations, quantize_weights
+
+    model = quantize_activations(LeNet5(batch_norm=True, bn_affine=False, **kwargs), bits, ste, alpha, quantizer)
+    return model if weight_bits is None else quantize_weights(model, "symmetric", weight_bits)
+
+
+@pytest.mark.parametrize("other, words", [
+    (lambda: _quant_lenet(bits=1), ["bits=2", "bits=1"]),
+    (lambda: _quant_lenet(bits=4), ["bits=2", "bits=4"]),
+    (lambda: _quant_lenet(alpha=0.3), ["alpha=0.6511", "alpha=0.3"]),
+    (lambda: _quant_lenet(quantizer="round"), ["'ceil'", "'round'"]),
+    (lambda: _quant_lenet(ste="relu"), ["'clipped_relu'", "'relu'"]),
+    (lambda: LeNet5(batch_norm=True, bn_affine=False), ["QuantAct(bits=2", "ReLU (float)"]),
+    (lambda: _quant_lenet(pool="avg"), ["pool", "'max'", "'avg'"]),
+    (lambda: _quant_lenet(weight_bits=8), ["QuantConv2d(", "weight_bits=8", "conv1"]),
+])
+def test_quantized_checkpoint_refuses_another_quantization(tmp_path, other, words):
+    """A 2-bit checkpoint used to load silently into 1-/4-bit, other-alpha or float models."""
+    path = save_checkpoint(tmp_path / "two_bit.npz", _quant_lenet(bits=2))
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, other())
+    message = str(info.value)
+    assert "two_bit.npz" in message
+    for word in words:
+        assert word in message, message
+    if "pool" not in words:
+        assert "act1" in message or "conv1" in message
+    # loading it into a differently quantized model on purpose (QAT from other weights) stays possible
+    load_checkpoint(path, other(), check_quantization=False, strict=False)
+
+
+def test_checkpoint_weight_quantization_is_compared(tmp_path):
+    path = save_checkpoint(tmp_path / "w4.npz", _quant_lenet(weight_bits=4))
+    with pytest.raises(CheckpointError, match=r"conv1.*weight_bits=4.*model Conv2d \(float\)"):
+        load_checkpoint(path, _quant_lenet())
+    load_checkpoint(path, _quant_lenet(weight_bits=4))  # the same setup loads
+
+
+def test_checkpoint_without_model_record_still_loads(tmp_path):
+    """Checkpoints from before the record (format 1) load into any model with the right shapes."""
+    model = _quant_lenet(bits=2)
+    path = save_checkpoint(tmp_path / "old.npz", model)
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    meta = json.loads(str(arrays["meta"]))
+    del meta["model"]
+    meta["format_version"] = 1
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+    load_checkpoint(path, _quant_lenet(bits=4))  # nothing recorded: nothing to compare
+    load_checkpoint(path, LeNet5(batch_norm=True, bn_affine=False))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: LeNet5(),
+    lambda: LeNet5(batch_norm=True, bn_affine=True, pool="avg", num_classes=7),
+    lambda: _quant_lenet(bits=1, ste="hardtanh"),
+    lambda: _quant_lenet(bits=4, alpha=0.3, quantizer="round", weight_bits=6),
+    lambda: _quant_lenet(bits=2, ste="pact"),
+    lambda: _quant_lenet(bits=3, ste="lsq"),
+    lambda: _quant_lenet(bits=1, ste="swish_sign").double(),
+])
+def test_load_model_rebuilds_the_trained_model(tmp_path, make):
+    from tinyqnn.train import load_model
+
+    tq.manual_seed(3)
+    model = make()
+    for p in model.parameters():  # move every parameter (also a learned clip/step) off its initial value
+        p.data[...] = p.data * 1.1 + 0.01
+    for _, buf in model.named_buffers():
+        buf[...] = buf + 0.05
+    path = save_checkpoint(tmp_path / "m.npz", model, meta={"epoch": 4})
+    tq.manual_seed(99)
+    rebuilt, meta = load_model(path)
+    assert meta["epoch"] == 4 and not rebuilt.training
+    assert repr(rebuilt) == repr(model)
+    for (k, a), (k2, b) in zip(model.state_dict().items(), rebuilt.state_dict().items()):
+        assert k == k2 and a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    x = tq.randn(3, 1, 28, 28).to(model.fc3.weight.dtype)
+    model.eval()
+    np.testing.assert_array_equal(rebuilt(x).data, model(x).data)
+
+
+def test_load_model_explains_what_it_cannot_rebuild(tmp_path):
+    from tinyqnn.train import load_model
+
+    path = save_checkpoint(tmp_path / "seq.npz", small_model())
+    with pytest.raises(CheckpointError, match=r"seq\.npz.*Sequential|seq\.npz.*architecture None"):
+        load_model(path)
+    junk = tmp_path / "plain.npz"
+    np.savez(junk, **{"model/w": np.zeros(2), "meta": np.array(json.dumps({"epoch": 1}))})
+    with pytest.raises(CheckpointError, match="plain.npz.*load_checkpoint"):
+        load_model(junk)
+
+
+def test_load_model_reads_legacy_grid_and_train_checkpoints(tmp_path):
+    """Format-1 checkpoints of the grid and of `train` carry their configuration, not a record."""
+    from tinyqnn.train import load_model
+
+    model = _quant_lenet(bits=4, alpha=0.1946)
+    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
+    config = {"cell": "4bit_relu", "bits": 4, "ste": "relu", "alpha": 0.1946, "quantizer": "ceil"}
+    arrays["meta"] = np.array(json.dumps({"format_version": 1, "epoch": 2, "config": config}))
+    np.savez(tmp_path / "grid.npz", **arrays)
+    rebuilt, _ = load_model(tmp_path / "grid.npz")
+    assert rebuilt.act3.bits == 4 and rebuilt.act3.ste.name == "relu" and rebuilt.act3.alpha == 0.1946
+    float_model = LeNet5(batch_norm=True)
+    arrays = {f"model/{k}": v for k, v in float_model.state_dict().items()}
+    arrays["meta"] = np.array(json.dumps({"epoch": 1, "config": {"batch_norm": True}}))
+    np.savez(tmp_path / "train.npz", **arrays)
+    rebuilt, _ = load_model(tmp_path / "train.npz")
+    assert isinstance(rebuilt.act1, nn.ReLU) and isinstance(rebuilt.bn1, nn.BatchNorm2d)
