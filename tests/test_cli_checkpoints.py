@@ -63,3 +63,58 @@ def test_evaluate_error_is_one_readable_line(tmp_path, capsys):
     assert main(["evaluate", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "bad.npz" in err and "not valid JSON" in err and "\\n" not in err
+
+
+@pytest.fixture
+def small_data(monkeypatch):
+    """`train` on 600 / 200 bundled images, so that several CLI runs take seconds."""
+    import tinyqnn.cli as cli
+
+    def datasets(name, data_dir):
+        train, test = mnist_subset(train=True), mnist_subset(train=False)
+        return (type(train).from_arrays(train.images[::10], train.labels[::10], True),
+                type(test).from_arrays(test.images[::5], test.labels[::5], False))
+
+    monkeypatch.setattr(cli, "_datasets", datasets)
+
+
+def _train(out, *extra):
+    return main(["train", "--dataset", "mnist-subset", "--batch-norm", "--lr", "0.05", "--milestones", "1",
+                 "--out", str(out), "--no-progress", *extra])
+
+
+def _weights(path):
+    with np.load(path, allow_pickle=False) as archive:
+        return {k: archive[k] for k in archive.files if k.startswith("model/")}
+
+
+def test_train_resume_equals_an_uninterrupted_run(tmp_path, small_data, capsys):
+    assert _train(tmp_path / "straight", "--epochs", "3") == 0
+    assert _train(tmp_path / "split", "--epochs", "1") == 0
+    assert _train(tmp_path / "split", "--epochs", "3", "--resume") == 0
+    a, b = _weights(tmp_path / "straight" / "checkpoint.npz"), _weights(tmp_path / "split" / "checkpoint.npz")
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    for name in ("straight", "split"):
+        rows = json.loads((tmp_path / name / "metrics.json").read_text())["epochs"]
+        assert [r["epoch"] for r in rows] == [1, 2, 3]
+        assert [r["lr"] for r in rows] == pytest.approx([0.05, 0.005, 0.005])
+        csv_rows = (tmp_path / name / "metrics.csv").read_text().splitlines()
+        assert len(csv_rows) == 4
+
+
+@pytest.mark.parametrize("option", [["--lr", "0.1"], ["--milestones", "2"], ["--batch-size", "32"]])
+def test_train_resume_refuses_changed_settings(tmp_path, small_data, capsys, option):
+    """`--lr 0.1 --resume` used to train on with the checkpoint's lr while metrics.json said 0.1."""
+    assert _train(tmp_path / "run", "--epochs", "1") == 0
+    before = (tmp_path / "run" / "checkpoint.npz").read_bytes()
+    capsys.readouterr()
+    code = main(["train", "--dataset", "mnist-subset", "--batch-norm", "--out", str(tmp_path / "run"),
+                 "--no-progress", "--epochs", "2", "--resume",
+                 *(["--lr", "0.05"] if option[0] != "--lr" else []),
+                 *(["--milestones", "1"] if option[0] != "--milestones" else []), *option])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert option[0] in err and option[1] in err and "checkpoint.npz" in err
+    assert (tmp_path / "run" / "checkpoint.npz").read_bytes() == before

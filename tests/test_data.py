@@ -649,3 +649,29 @@ def test_loader_on_bundled_subset():
     x_all, y_all = ds[np.arange(len(ds))]
     np.testing.assert_array_equal(np.concatenate(ys), y_all)
     np.testing.assert_array_equal(np.concatenate(xs), x_all)
+
+
+def test_set_epoch_makes_the_order_a_function_of_seed_and_epoch():
+    """``fit`` calls ``set_epoch`` so that a resumed run sees the batches an uninterrupted one saw; the
+    rule is the grid's ``EpochLoader``'s, so both give the same batches."""
+    from tinyqnn.data import DataLoader, mnist_subset
+    from tinyqnn.experiments.table1 import EpochLoader
+
+    data = mnist_subset(train=False)
+
+    def labels(loader):
+        return np.concatenate([y.data for _, y in loader])
+
+    loader = DataLoader(data, batch_size=100, shuffle=True, seed=3)
+    loader.set_epoch(2)
+    epoch2 = labels(loader)
+    for _ in range(3):
+        labels(loader)  # iterating moves on; set_epoch goes back
+    loader.set_epoch(2)
+    np.testing.assert_array_equal(labels(loader), epoch2)
+    loader.set_epoch(3)
+    assert not np.array_equal(labels(loader), epoch2)
+    grid = EpochLoader(data, batch_size=100, seed=3, epoch=1)  # next iter() is epoch 2
+    np.testing.assert_array_equal(labels(grid), epoch2)
+    with pytest.raises(ValueError, match="epoch"):
+        loader.set_epoch(-1)

@@ -287,3 +287,47 @@ def test_load_model_reads_legacy_grid_and_train_checkpoints(tmp_path):
     np.savez(tmp_path / "train.npz", **arrays)
     rebuilt, _ = load_model(tmp_path / "train.npz")
     assert isinstance(rebuilt.act1, nn.ReLU) and isinstance(rebuilt.bn1, nn.BatchNorm2d)
+
+
+# ---------------------------------------------------------------------- resume (issue 11)
+def _resumable_run(tmp_path, name, epochs, resume, lr=0.05, milestones=(1,), momentum=0.9):
+    tq.manual_seed(0)
+    images = mnist_subset(train=False)
+    loader = DataLoader(images, batch_size=50, shuffle=True, seed=7)
+    model = small_model()
+    opt = optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    sched = optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=0.1)
+    log = RunLog(tmp_path / name, {"run": name})
+    history = fit(model, loader, None, opt, epochs, scheduler=sched, log=log, checkpoint=tmp_path / name / "ck.npz",
+                  resume=resume, progress=False)
+    return model, history
+
+
+def test_fit_resumed_run_equals_an_uninterrupted_one(tmp_path):
+    """Same seed, interrupted after epoch 1 and resumed: bit-identical weights, and the log keeps epoch 1
+    (the data order used to restart at epoch 1's permutation, and metrics.json lost the earlier epochs)."""
+    straight, history = _resumable_run(tmp_path, "straight", 3, resume=False)
+    _resumable_run(tmp_path, "split", 1, resume=False)
+    resumed, resumed_history = _resumable_run(tmp_path, "split", 3, resume=True)
+    for (k, a), (k2, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        assert k == k2
+        np.testing.assert_array_equal(a, b)
+    assert [r["lr"] for r in resumed_history] == pytest.approx([0.05, 0.005, 0.005])
+    rows = json.loads((tmp_path / "split" / "metrics.json").read_text())["epochs"]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert [r["train_loss"] for r in rows] == [r["train_loss"] for r in history]
+
+
+@pytest.mark.parametrize("change, words", [
+    (dict(lr=0.1), ["initial_lr", "0.05", "0.1"]),
+    (dict(milestones=(2,)), ["milestones", "[1.0]", "[2.0]"]),
+    (dict(momentum=0.5), ["momentum", "0.9", "0.5"]),
+])
+def test_fit_resume_refuses_other_settings(tmp_path, change, words):
+    """A resumed optimizer/scheduler got the checkpoint's lr and milestones while the caller's were logged."""
+    _resumable_run(tmp_path, "run", 1, resume=False)
+    with pytest.raises(ValueError, match="cannot resume") as info:
+        _resumable_run(tmp_path, "run", 2, resume=True, **change)
+    for word in words:
+        assert word in str(info.value), str(info.value)
+    _resumable_run(tmp_path, "run", 2, resume=True)  # the run's own settings resume fine

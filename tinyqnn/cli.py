@@ -40,6 +40,8 @@ def run_training(config: dict[str, Any], out: Path | None, resume: bool = False,
     from .models import LeNet5
     from .train import RunLog, fit, plot_history
 
+    if resume and out is not None and (out / "checkpoint.npz").is_file():
+        _check_resumable(out / "checkpoint.npz", config)
     manual_seed(config["seed"])
     train_set, test_set = _datasets(config["dataset"], config.get("data_dir"))
     train_loader = DataLoader(train_set, batch_size=config["batch_size"], shuffle=True, seed=config["seed"])
@@ -55,6 +57,24 @@ def run_training(config: dict[str, Any], out: Path | None, resume: bool = False,
     if out is not None and history:
         plot_history(history, out / "curves.png", title=f"LeNet-5 on {config['dataset']}")
     return model, history
+
+
+#: run settings a resumed run may change: how long it trains, and where the data files are
+RESUMABLE_CHANGES = ("epochs", "data_dir")
+
+
+def _check_resumable(checkpoint: Path, config: dict[str, Any]) -> None:
+    """``--resume`` continues the run in the checkpoint; other settings (``--lr``, ``--milestones``, ...)
+    would be replaced by the checkpoint's while logged as used, so they are refused."""
+    from .train import read_checkpoint_meta
+
+    stored = read_checkpoint_meta(checkpoint).get("config") or {}
+    changed = [f"--{key.replace('_', '-')} {config[key]!r} (the run used {stored[key]!r})"
+               for key in stored if key in config and key not in RESUMABLE_CHANGES and stored[key] != config[key]]
+    if changed:
+        raise ValueError(f"--resume continues the run in {checkpoint}, which was trained with other settings: "
+                         f"{', '.join(changed)}. Resume with the run's settings (only --epochs may change), "
+                         "or train into another --out")
 
 
 def _add_train_args(p: argparse.ArgumentParser, epochs: int) -> None:

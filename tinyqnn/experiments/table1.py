@@ -151,6 +151,10 @@ class EpochLoader:
     def __len__(self) -> int:
         return self._len
 
+    def set_epoch(self, epoch: int) -> None:
+        """The next ``iter()`` yields epoch ``epoch`` (``fit`` calls this before each epoch)."""
+        self.epoch = epoch - 1
+
     def __iter__(self):
         self.epoch += 1
         return iter(self._make(self.epoch))
