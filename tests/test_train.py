@@ -331,3 +331,56 @@ def test_fit_resume_refuses_other_settings(tmp_path, change, words):
     for word in words:
         assert word in str(info.value), str(info.value)
     _resumable_run(tmp_path, "run", 2, resume=True)  # the run's own settings resume fine
+
+
+# ---------------------------------------------------------------------- partial loads and bad metadata (issue 11)
+def test_load_checkpoint_non_strict_reports_missing_and_unexpected_keys(tmp_path):
+    with_bn = save_checkpoint(tmp_path / "bn.npz", LeNet5(batch_norm=True))
+    plain = LeNet5()
+    meta = load_checkpoint(with_bn, plain, strict=False)
+    assert meta["missing_keys"] == []
+    assert "bn1.weight" in meta["unexpected_keys"] and "bn4.running_var" in meta["unexpected_keys"]
+    assert not any(k.startswith("conv") for k in meta["unexpected_keys"])
+    without_bn = save_checkpoint(tmp_path / "plain.npz", plain)
+    model = LeNet5(batch_norm=True)
+    meta = load_checkpoint(without_bn, model, strict=False)
+    assert "bn2.running_mean" in meta["missing_keys"] and meta["unexpected_keys"] == []
+    np.testing.assert_array_equal(model.conv1.weight.data, plain.conv1.weight.data)
+    assert load_checkpoint(without_bn, LeNet5())["missing_keys"] == []  # strict: always both lists
+    # a partial load still refuses another quantization of the layers both have
+    from tinyqnn.quant import quantize_activations
+
+    with pytest.raises(CheckpointError, match="act1"):
+        load_checkpoint(without_bn, quantize_activations(LeNet5(batch_norm=True), 2), strict=False)
+
+
+@pytest.mark.parametrize("meta, words", [
+    ("{not json", ["not valid JSON"]),
+    ("[1, 2]", ["JSON object", "list"]),
+    ('{"epoch": "three"}', ["epoch", "int", "three"]),
+    ('{"epoch": true}', ["epoch", "int"]),
+    ('{"history": {"epoch": 1}}', ["history", "list"]),
+    ('{"history": [1, 2]}', ["history", "per-epoch dicts"]),
+    ('{"model": {"arch": "LeNet5"}}', ["model", "layers"]),
+    ('{"config": "lr=0.1"}', ["config", "dict"]),
+])
+def test_invalid_checkpoint_metadata_is_a_clear_error(tmp_path, meta, words):
+    from tinyqnn.train import load_model, read_checkpoint_meta
+
+    path = tmp_path / "broken.npz"
+    arrays = {f"model/{k}": v for k, v in LeNet5().state_dict().items()}
+    np.savez(path, **arrays, meta=np.array(meta))
+    for action in (lambda: read_checkpoint_meta(path), lambda: load_checkpoint(path, LeNet5()),
+                   lambda: load_model(path)):
+        with pytest.raises(CheckpointError) as info:
+            action()
+        assert "broken.npz" in str(info.value)
+        for word in words:
+            assert word in str(info.value), str(info.value)
+
+
+def test_checkpoint_meta_must_be_one_string(tmp_path):
+    path = tmp_path / "numbers.npz"
+    np.savez(path, meta=np.arange(3))
+    with pytest.raises(CheckpointError, match=r"numbers\.npz.*'meta' must be one JSON string"):
+        load_checkpoint(path, LeNet5())

@@ -81,7 +81,9 @@ def describe_layer(config: dict[str, Any] | None) -> str:
 def record_differences(stored: dict[str, Any], current: dict[str, Any], only_shared: bool = False) -> list[str]:
     """Human-readable differences between two ``model_record``s: architecture arguments, then layers.
 
-    ``only_shared``: compare only layers both records have (for partial loads, ``strict=False``).
+    ``only_shared``: for partial loads (``strict=False``): compare only layers both records have, and
+    of those only the quantized ones (a plain layer of another type is a structural change the caller
+    accepted; a float layer where the other side quantizes is not).
     """
     out = []
     if stored.get("arch") and current.get("arch") and stored["arch"] != current["arch"]:
@@ -95,6 +97,8 @@ def record_differences(stored: dict[str, Any], current: dict[str, Any], only_sha
     names = [n for n in a_layers if n in b_layers] if only_shared else list(dict.fromkeys([*a_layers, *b_layers]))
     for name in names:
         a, b = a_layers.get(name), b_layers.get(name)
+        if only_shared and len(a) == 1 and len(b) == 1:  # both plain layers ({"type": ...} only)
+            continue
         if a is None or b is None or not _same(a, b):
             out.append(f"layer {name}: recorded {describe_layer(a)}, model {describe_layer(b)}")
     return out
