@@ -105,3 +105,17 @@ def test_model_record_round_trip_and_differences():
         build_model({**record, "layers": {**record["layers"], "act1": {**record["layers"]["act1"], "ste": "nope"}}})
     with pytest.raises(ValueError, match="fc9"):
         build_model({**record, "layers": {**record["layers"], "fc9": {"type": "Linear"}}})
+
+
+def test_integer_image_batch_is_named_in_the_error():
+    """An int64 batch used to fail with "Conv2d.forward turned float32 inputs into a float64 output"."""
+    import numpy as np
+
+    from tinyqnn.quant import quantize_weights
+
+    images = tq.Tensor(np.zeros((2, 1, 28, 28), dtype=np.int64))
+    for model in (LeNet5(), quantize_weights(LeNet5(), "symmetric", 4)):
+        with pytest.raises(TypeError, match=r"int64 input of shape \(2, 1, 28, 28\)|int64 of shape \(2, 1, 28, 28\)"):
+            model(images)
+    with pytest.raises(TypeError, match=r"Linear.*int64 input of shape \(3, 400\)"):
+        LeNet5().fc1(tq.Tensor(np.zeros((3, 400), dtype=np.int64)))

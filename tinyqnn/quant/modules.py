@@ -9,7 +9,7 @@ import numpy as np
 from .. import nn
 from ..engine import Tensor
 from ..nn import functional as F
-from .activation import check_alpha, check_bits, check_rule, num_levels
+from .activation import check_alpha, check_bits, check_float_input, check_rule, num_levels
 from .alpha import default_alpha
 from .ste import STE, LSQSTE, PACTSTE, get_ste
 from .weight import fake_quantize_weight, get_weight_quantizer
@@ -87,6 +87,7 @@ class QuantAct(nn.Module):
                    **config.get("ste_params", {}))
 
     def forward(self, x: Tensor) -> Tensor:
+        check_float_input(x.data, "QuantAct")  # before _like: a learned clip/step must not become an integer
         if self.ste.learnable == "clip":
             return PACTSTE.apply(x, _like(self.clip, x), bits=self.bits)
         if self.ste.learnable == "step":
@@ -166,6 +167,7 @@ class QuantLinear(_WeightQuantMixin, nn.Linear):
         self._setup(weight_quantizer, weight_bits, per_channel)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_float_input(x.data, "QuantLinear")
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(
                 f"QuantLinear expects in_features={self.in_features} in the last axis, got shape {x.shape}"
@@ -198,6 +200,7 @@ class QuantConv2d(_WeightQuantMixin, nn.Conv2d):
         self._setup(weight_quantizer, weight_bits, per_channel)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_float_input(x.data, "QuantConv2d")
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"QuantConv2d expects (N, {self.in_channels}, H, W) inputs, got shape {x.shape}")
         return F.conv2d(x, self.quantized_weight(), self.bias, stride=_single_if_square(self.stride),
