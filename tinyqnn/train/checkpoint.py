@@ -119,7 +119,8 @@ def _load_into(
 ) -> dict[str, Any]:
     weights = _part(contents, "model")
     shapes = {k: v.shape for k, v in model.state_dict().items()}
-    wrong = [f"{k}: expected {shapes[k]}, got {v.shape}" for k, v in weights.items() if k in shapes and v.shape != shapes[k]]
+    wrong = [f"{k}: expected {shapes[k]}, got {v.shape}"
+             for k, v in weights.items() if k in shapes and v.shape != shapes[k]]
     if strict:
         wrong += [f"missing key {k}" for k in shapes if k not in weights]
         wrong += [f"unexpected key {k}" for k in weights if k not in shapes]
@@ -137,10 +138,10 @@ def _load_into(
             )
     try:
         keys = model.load_state_dict(weights, strict=strict)
-        if optimizer is not None:
-            optimizer.load_state_dict({k: (v.item() if v.ndim == 0 else v) for k, v in _part(contents, "optimizer").items()})
-        if scheduler is not None:
-            scheduler.load_state_dict({k: (v.item() if v.ndim == 0 else v) for k, v in _part(contents, "scheduler").items()})
+        for target, prefix in ((optimizer, "optimizer"), (scheduler, "scheduler")):
+            if target is not None:  # numbers were stored as 0-d arrays
+                state = _part(contents, prefix)
+                target.load_state_dict({k: (v.item() if v.ndim == 0 else v) for k, v in state.items()})
     except (KeyError, ValueError, RuntimeError, TypeError) as error:
         text = error.args[0] if isinstance(error, KeyError) and error.args else error
         raise CheckpointError(f"checkpoint {path} does not fit: {text}") from None
