@@ -101,7 +101,7 @@ def test_model_record_round_trip_and_differences():
     assert any(d.startswith("layer conv1:") for d in diffs)
     with pytest.raises(ValueError, match="architecture 'ResNet'"):
         build_model({**record, "arch": "ResNet"})
-    with pytest.raises(ValueError, match="unknown STE 'nope'"):
+    with pytest.raises(ValueError, match="act1 uses the STE 'nope', which is not registered"):
         build_model({**record, "layers": {**record["layers"], "act1": {**record["layers"]["act1"], "ste": "nope"}}})
     with pytest.raises(ValueError, match="fc9"):
         build_model({**record, "layers": {**record["layers"], "fc9": {"type": "Linear"}}})

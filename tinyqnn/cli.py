@@ -146,14 +146,14 @@ def _evaluation_set(config: dict[str, Any], dataset: str | None, data_dir: str |
 
 
 def _describe_model(model: Any) -> str:
-    """``"float LeNet5"`` or ``"LeNet5 with QuantAct(bits=2, ...)"``: what is being evaluated."""
+    """``"float LeNet5(...)"`` or ``"LeNet5(...) with QuantAct(bits=2, ...)"``: what is being evaluated."""
     from .models.record import describe_layer
 
     quantizers = list(dict.fromkeys(describe_layer(m.quant_config()) for m in model.modules()
                                     if callable(getattr(m, "quant_config", None))))
-    if not quantizers:
-        return f"float {type(model).__name__}"
-    return f"{type(model).__name__} with " + ", ".join(quantizers)
+    kwargs = getattr(model, "arch_kwargs", {})
+    arch = type(model).__name__ + ("(" + ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) + ")" if kwargs else "")
+    return f"float {arch}" if not quantizers else f"{arch} with " + ", ".join(quantizers)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -116,6 +116,12 @@ def _rebuild_layer(path: str, config: dict[str, Any], current: nn.Module) -> nn.
 
     kind = config.get("type")
     if kind == "QuantAct":
+        from ..quant.ste import available_stes
+
+        if config.get("ste") not in available_stes():
+            raise ValueError(f"layer {path} uses the STE {config.get('ste')!r}, which is not registered in this "
+                             f"session (known: {', '.join(available_stes())}); register it (make_ste / register_ste) "
+                             "before loading")
         return QuantAct.from_config(config)
     if kind in ("QuantConv2d", "QuantLinear"):
         quantizer = config.get("weight_quantizer")
