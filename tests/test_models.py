@@ -97,8 +97,11 @@ def test_model_record_round_trip_and_differences():
     assert record_differences(record, model_record(rebuilt)) == []
     other = model_record(quantize_activations(LeNet5(batch_norm=True, pool="avg"), 2, "relu"))
     diffs = record_differences(record, other)
-    assert any(d.startswith("layer act1:") and "bits=3" in d and "bits=2" in d for d in diffs), diffs
-    assert any(d.startswith("layer conv1:") for d in diffs)
+    assert any(d.startswith("layers act1, act2, act3, act4: recorded QuantAct(bits=3") and "model QuantAct(bits=2" in d
+               for d in diffs), diffs
+    assert "layers conv1, conv2: recorded QuantConv2d(weight_quantizer='ternary', weight_bits=8, per_channel=False), " \
+           "model Conv2d (float)" in diffs, diffs
+    assert len(diffs) == 3  # the same difference in several layers is said once
     with pytest.raises(ValueError, match="architecture 'ResNet'"):
         build_model({**record, "arch": "ResNet"})
     with pytest.raises(ValueError, match="act1 uses the STE 'nope', which is not registered"):

@@ -95,12 +95,15 @@ def record_differences(stored: dict[str, Any], current: dict[str, Any], only_sha
                 out.append(f"{stored.get('arch')} argument {key}: recorded {a!r}, model {b!r}")
     a_layers, b_layers = stored.get("layers", {}), current.get("layers", {})
     names = [n for n in a_layers if n in b_layers] if only_shared else list(dict.fromkeys([*a_layers, *b_layers]))
+    groups: dict[tuple[str, str], list[str]] = {}  # the same difference in act1..act4 is said once
     for name in names:
         a, b = a_layers.get(name), b_layers.get(name)
         if only_shared and len(a) == 1 and len(b) == 1:  # both plain layers ({"type": ...} only)
             continue
         if a is None or b is None or not _same(a, b):
-            out.append(f"layer {name}: recorded {describe_layer(a)}, model {describe_layer(b)}")
+            groups.setdefault((describe_layer(a), describe_layer(b)), []).append(name)
+    for (a_text, b_text), layers in groups.items():
+        out.append(f"layer{'s' if len(layers) > 1 else ''} {', '.join(layers)}: recorded {a_text}, model {b_text}")
     return out
 
 
