@@ -343,6 +343,10 @@ def test_nan_has_no_integer_code():
     with pytest.raises(ValueError, match="1 NaN"):
         affine.quantize(x, 0.1, 0)
     np.testing.assert_array_equal(affine.quantize(np.array([0.3, 1.0]), 0.1, 0), [3, 10])
+    for observer in (affine.MinMaxObserver(), affine.MovingAverageMinMaxObserver(), affine.PercentileObserver(),
+                     affine.MSEObserver(), affine.MinMaxObserver(axis=0)):
+        with pytest.raises(ValueError, match="1 NaN"):
+            observer.observe(x)
 
 
 def test_integer_tensors_are_refused_by_autograd_quantizers():

@@ -155,7 +155,13 @@ class FakeQuantize(Function):
 
 # ---------------------------------------------------------------------- observers
 def _array(x: Any) -> np.ndarray:
-    return np.asarray(x.data if isinstance(x, Tensor) else x, dtype=np.float64)
+    """What an observer sees, as float64; a NaN is refused here, where it enters (its range would be NaN)."""
+    array = np.asarray(x.data if isinstance(x, Tensor) else x, dtype=np.float64)
+    bad = np.isnan(array)
+    if bad.any():
+        raise ValueError(f"observe: {int(bad.sum())} NaN value(s) in an input of shape {array.shape}; "
+                         "a quantization range cannot be fitted to NaN")
+    return array
 
 
 class Observer:
