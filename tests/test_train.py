@@ -384,3 +384,15 @@ def test_checkpoint_meta_must_be_one_string(tmp_path):
     np.savez(path, meta=np.arange(3))
     with pytest.raises(CheckpointError, match=r"numbers\.npz.*'meta' must be one JSON string"):
         load_checkpoint(path, LeNet5())
+
+
+def test_quantization_check_ignores_other_float_layers(tmp_path):
+    """The check is about quantization and LeNet-5's arguments: a float activation of another kind is the
+    caller's business (as before), a float layer where the checkpoint quantizes is not."""
+    path = save_checkpoint(tmp_path / "relu.npz", small_model())
+    tanh = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.Tanh(), nn.Linear(32, 10))
+    load_checkpoint(path, tanh)
+    from tinyqnn.quant import quantize_activations
+
+    with pytest.raises(CheckpointError, match=r"layer 2: recorded ReLU \(float\), model QuantAct\(bits=2"):
+        load_checkpoint(path, quantize_activations(small_model(), 2))

@@ -78,12 +78,20 @@ def describe_layer(config: dict[str, Any] | None) -> str:
     return f"{kind}(" + ", ".join(f"{k}={v!r}" for k, v in rest.items()) + ")"
 
 
-def record_differences(stored: dict[str, Any], current: dict[str, Any], only_shared: bool = False) -> list[str]:
+def _plain(config: dict[str, Any] | None) -> bool:
+    return config is None or set(config) == {"type"}
+
+
+def record_differences(
+    stored: dict[str, Any], current: dict[str, Any], only_shared: bool = False, quantized_only: bool = False,
+) -> list[str]:
     """Human-readable differences between two ``model_record``s: architecture arguments, then layers.
 
-    ``only_shared``: for partial loads (``strict=False``): compare only layers both records have, and
-    of those only the quantized ones (a plain layer of another type is a structural change the caller
-    accepted; a float layer where the other side quantizes is not).
+    Args:
+        only_shared: for partial loads (``strict=False``): skip the architecture arguments and the
+            layers only one record has.
+        quantized_only: report only layers that are quantized in at least one record (a float layer
+            where the other quantizes is reported; ReLU vs Tanh is not a quantization difference).
     """
     out = []
     if stored.get("arch") and current.get("arch") and stored["arch"] != current["arch"]:
@@ -98,7 +106,7 @@ def record_differences(stored: dict[str, Any], current: dict[str, Any], only_sha
     groups: dict[tuple[str, str], list[str]] = {}  # the same difference in act1..act4 is said once
     for name in names:
         a, b = a_layers.get(name), b_layers.get(name)
-        if only_shared and len(a) == 1 and len(b) == 1:  # both plain layers ({"type": ...} only)
+        if quantized_only and _plain(a) and _plain(b):
             continue
         if a is None or b is None or not _same(a, b):
             groups.setdefault((describe_layer(a), describe_layer(b)), []).append(name)

@@ -128,7 +128,7 @@ def _load_into(
         raise CheckpointError(f"checkpoint {path} does not fit {type(model).__name__}: " + "; ".join(wrong))
     record = meta.get("model")
     if check_quantization and record is not None:
-        problems = record_differences(record, model_record(model), only_shared=not strict)
+        problems = record_differences(record, model_record(model), only_shared=not strict, quantized_only=True)
         if problems:
             raise CheckpointError(
                 f"checkpoint {path} was trained as another model than the one it is loaded into: "
