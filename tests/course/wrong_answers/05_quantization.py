@@ -46,6 +46,14 @@ WRONG_ANSWERS = [
     x = np.random.default_rng(0).standard_normal(1_000_000)
     return float(np.mean((quantize(x, bits, alpha) - np.maximum(x, 0.0)) ** 2))
 '''),
+    dict(cell="relu_quantization_mse",
+         fails=["test_relu_quantization_mse"],
+         why="passes alpha and bits to quantize in the wrong order",
+         source='''def relu_quantization_mse(quantize, bits, alpha):
+    x = np.linspace(-10.0, 10.0, 2_000_001)
+    density = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+    return float(np.trapezoid((quantize(x, alpha, bits) - np.maximum(x, 0.0)) ** 2 * density, x))
+'''),
     dict(cell="lloyd_alpha",
          fails=["test_lloyd_alpha"],
          why="assigns with the ceiling rule instead of the nearest level",
@@ -95,6 +103,19 @@ WRONG_ANSWERS = [
         alpha = new
         if done:
             break
+    return alpha
+'''),
+    dict(cell="lloyd_alpha",
+         fails=["test_lloyd_alpha"],
+         why="ignores tol: always runs max_iter updates",
+         source='''def lloyd_alpha(samples, bits, alpha0, max_iter=100, tol=1e-12):
+    x = np.ravel(samples).astype(float)
+    alpha = float(alpha0)
+    for _ in range(max_iter):
+        k = np.clip(np.rint(x / alpha), 0, 2**bits - 1)
+        if np.sum(k * k) == 0:
+            raise ValueError("no sample at a nonzero level")
+        alpha = float(np.sum(k * x) / np.sum(k * k))
     return alpha
 '''),
     dict(cell="affine",
@@ -173,6 +194,25 @@ def affine_fake_quantize(x, scale, zero_point, bits=8):
     def observe(self, x):
         x = np.asarray(x)
         lo, hi = x.min(axis=self.axis), x.max(axis=self.axis)
+        if self.min_val is None:
+            self.min_val, self.max_val = lo, hi
+        else:
+            c = self.averaging_constant
+            self.min_val = self.min_val + c * (lo - self.min_val)
+            self.max_val = self.max_val + c * (hi - self.max_val)
+'''),
+    dict(cell="observer",
+         fails=["test_observer"],
+         why="a negative axis is compared with the axis numbers as is: axis=-1 reduces over every axis",
+         source='''class MovingAverageMinMaxObserver:
+    def __init__(self, averaging_constant=0.01, axis=None):
+        self.averaging_constant, self.axis = averaging_constant, axis
+        self.min_val = self.max_val = None
+
+    def observe(self, x):
+        x = np.asarray(x)
+        others = None if self.axis is None else tuple(i for i in range(x.ndim) if i != self.axis)
+        lo, hi = x.min(axis=others), x.max(axis=others)
         if self.min_val is None:
             self.min_val, self.max_val = lo, hi
         else:
