@@ -2,6 +2,11 @@
 
 RIGHT_ANSWERS: for every task a correct answer in another style than the reference solution (loops over
 levels or channels, brute force, keyword arguments, another quadrature); each must get full marks.
+
+Two wrong answers per task keep the CI run short (each costs one notebook execution); where possible one of
+them is caught only by the hidden tests. Six more were graded once with nbgrader and lost exactly their task
+(quantize's arguments swapped; Lloyd without the top clip, or refitting with mean(x / k); fake quantization
+without the clamp; an observer reducing over the channel axis; a ternary scale averaged over all entries).
 """
 
 WRONG_ANSWERS = [
@@ -46,14 +51,6 @@ WRONG_ANSWERS = [
     x = np.random.default_rng(0).standard_normal(1_000_000)
     return float(np.mean((quantize(x, bits, alpha) - np.maximum(x, 0.0)) ** 2))
 '''),
-    dict(cell="relu_quantization_mse",
-         fails=["test_relu_quantization_mse"],
-         why="passes alpha and bits to quantize in the wrong order",
-         source='''def relu_quantization_mse(quantize, bits, alpha):
-    x = np.linspace(-10.0, 10.0, 2_000_001)
-    density = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-    return float(np.trapezoid((quantize(x, alpha, bits) - np.maximum(x, 0.0)) ** 2 * density, x))
-'''),
     dict(cell="lloyd_alpha",
          fails=["test_lloyd_alpha"],
          why="assigns with the ceiling rule instead of the nearest level",
@@ -65,40 +62,6 @@ WRONG_ANSWERS = [
         if np.sum(k * k) == 0:
             raise ValueError("no sample at a nonzero level")
         new = float(np.sum(k * x) / np.sum(k * k))
-        done = abs(new - alpha) < tol
-        alpha = new
-        if done:
-            break
-    return alpha
-'''),
-    dict(cell="lloyd_alpha",
-         fails=["test_lloyd_alpha"],
-         why="does not clip the level index at the top: outliers get levels above 2**bits - 1",
-         source='''def lloyd_alpha(samples, bits, alpha0, max_iter=100, tol=1e-12):
-    x = np.ravel(samples).astype(float)
-    alpha = float(alpha0)
-    for _ in range(max_iter):
-        k = np.maximum(np.rint(x / alpha), 0)
-        if np.sum(k * k) == 0:
-            raise ValueError("no sample at a nonzero level")
-        new = float(np.sum(k * x) / np.sum(k * k))
-        done = abs(new - alpha) < tol
-        alpha = new
-        if done:
-            break
-    return alpha
-'''),
-    dict(cell="lloyd_alpha",
-         fails=["test_lloyd_alpha"],
-         why="refits alpha as the mean of x / k instead of the least-squares sum(k x) / sum(k^2)",
-         source='''def lloyd_alpha(samples, bits, alpha0, max_iter=100, tol=1e-12):
-    x = np.ravel(samples).astype(float)
-    alpha = float(alpha0)
-    for _ in range(max_iter):
-        k = np.clip(np.rint(x / alpha), 0, 2**bits - 1)
-        if not np.any(k > 0):
-            raise ValueError("no sample at a nonzero level")
-        new = float(np.mean(x[k > 0] / k[k > 0]))
         done = abs(new - alpha) < tol
         alpha = new
         if done:
@@ -135,21 +98,6 @@ def affine_fake_quantize(x, scale, zero_point, bits=8):
 '''),
     dict(cell="affine",
          fails=["test_affine"],
-         why="fake quantization without the clamp to [0, 2**bits - 1]: no saturation",
-         source='''def affine_qparams(min_val, max_val, bits=8):
-    if np.any(np.asarray(min_val) > np.asarray(max_val)):
-        raise ValueError(f"min_val {min_val} > max_val {max_val}")
-    lo = np.minimum(min_val, 0.0)
-    hi = np.maximum(max_val, 0.0)
-    scale = np.where(hi > lo, (hi - lo) / (2**bits - 1), 1.0)
-    return scale, np.rint(-lo / scale).astype(int)
-
-
-def affine_fake_quantize(x, scale, zero_point, bits=8):
-    return (np.rint(x / scale) + zero_point - zero_point) * scale
-'''),
-    dict(cell="affine",
-         fails=["test_affine"],
          why="rounds halves up with floor(v + 0.5) instead of to even",
          source='''def affine_qparams(min_val, max_val, bits=8):
     if np.any(np.asarray(min_val) > np.asarray(max_val)):
@@ -182,24 +130,6 @@ def affine_fake_quantize(x, scale, zero_point, bits=8):
             c = self.averaging_constant
             self.min_val = c * self.min_val + (1 - c) * lo
             self.max_val = c * self.max_val + (1 - c) * hi
-'''),
-    dict(cell="observer",
-         fails=["test_observer"],
-         why="per channel: reduces over the channel axis instead of over the other axes",
-         source='''class MovingAverageMinMaxObserver:
-    def __init__(self, averaging_constant=0.01, axis=None):
-        self.averaging_constant, self.axis = averaging_constant, axis
-        self.min_val = self.max_val = None
-
-    def observe(self, x):
-        x = np.asarray(x)
-        lo, hi = x.min(axis=self.axis), x.max(axis=self.axis)
-        if self.min_val is None:
-            self.min_val, self.max_val = lo, hi
-        else:
-            c = self.averaging_constant
-            self.min_val = self.min_val + c * (lo - self.min_val)
-            self.max_val = self.max_val + c * (hi - self.max_val)
 '''),
     dict(cell="observer",
          fails=["test_observer"],
@@ -268,19 +198,6 @@ def ternarize_weights(w, per_channel=False, threshold=0.7):
     keep = a >= threshold * np.mean(a, axis=axes, keepdims=True)
     scale = np.sum(a * keep, axis=axes, keepdims=True) / np.maximum(np.sum(keep, axis=axes, keepdims=True), 1)
     return np.sign(w) * keep * scale
-'''),
-    dict(cell="binary_ternary",
-         fails=["test_binary_ternary"],
-         why="ternary scale = mean |w| over all entries instead of over the kept ones",
-         source='''def binarize_weights(w, per_channel=False):
-    axes = tuple(range(1, w.ndim)) if per_channel else None
-    return np.where(w >= 0, 1.0, -1.0) * np.mean(np.abs(w), axis=axes, keepdims=True)
-
-
-def ternarize_weights(w, per_channel=False, threshold=0.7):
-    axes = tuple(range(1, w.ndim)) if per_channel else None
-    m = np.mean(np.abs(w), axis=axes, keepdims=True)
-    return np.sign(w) * (np.abs(w) > threshold * m) * m
 '''),
 ]
 
