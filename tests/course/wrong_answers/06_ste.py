@@ -180,6 +180,25 @@ WRONG_ANSWERS = [
         return np.zeros_like(u)
     return -(v @ v_star) / (2 * math.pi * np.linalg.norm(w)) * p / norm
 '''),
+    dict(cell="true_grad_w",
+         fails=["test_true_grad_w"],
+         why="central differences of Lemma 1 instead of Lemma 2's formula (right to ~1e-10, not to rounding error)",
+         source='''def true_grad_w(v, w, v_star, w_star):
+    m = v.size
+    A = np.eye(m) + np.ones((m, m))
+
+    def f(w_):
+        c = np.clip(w_ @ w_star / (np.linalg.norm(w_) * np.linalg.norm(w_star)), -1.0, 1.0)
+        B = (1 - 2 * np.arccos(c) / np.pi) * np.eye(m) + np.ones((m, m))
+        return (v @ A @ v - 2 * v @ B @ v_star + v_star @ A @ v_star) / 8
+
+    g = np.zeros(w.size)
+    for i in range(w.size):
+        step = np.zeros(w.size)
+        step[i] = 1e-6
+        g[i] = (f(w + step) - f(w - step)) / 2e-6
+    return g
+'''),
     dict(cell="coarse_gradient_descent",
          fails=["test_coarse_gradient_descent"],
          why="v updated first and g_w evaluated at the new v (Gauss-Seidel, not Algorithm 1)",
