@@ -346,6 +346,19 @@ RIGHT_ANSWERS = [
         ws[t + 1] = ws[t] - lr * np.asarray(g[1])
     return vs, ws
 '''),
+    dict(cell="coarse_gradient_descent",
+         why="wasteful but right: grad_fn called twice per step (once for g_v, once for g_w), both at the old point",
+         source='''def coarse_gradient_descent(v0, w0, grad_fn, lr, steps):
+    v, w = np.copy(v0), np.copy(w0)
+    vs, ws = [v], [w]
+    for t in range(steps):
+        g_v = grad_fn(v, w)[0]
+        g_w = grad_fn(v, w)[1]
+        v, w = v - lr * g_v, w - lr * g_w
+        vs.append(v)
+        ws.append(w)
+    return np.stack(vs), np.stack(ws)
+'''),
     dict(cell="spurious_minimizer",
          why="np.linalg.solve instead of the Sherman-Morrison inverse; the condition written as a difference",
          source='''def spurious_minimizer(v_star, w_star):
