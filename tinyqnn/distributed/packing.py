@@ -78,7 +78,7 @@ class Message:
         if self.bits == FLOAT_BITS:
             return np.frombuffer(self.payload, np.float32).astype(np.float64).reshape(self.shape)
         codes = unpack_codes(self.payload, self.bits, self.size).reshape(self.shape)
-        return self.scale * (codes / np.float64(max(_offset(self.bits), 1)))
+        return self.scale * codes / np.float64(max(_offset(self.bits), 1))
 
 
 def encode_float(x: np.ndarray) -> Message:

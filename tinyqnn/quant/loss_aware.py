@@ -47,7 +47,7 @@ class LossAwareResult:
     @property
     def value(self) -> np.ndarray:
         """The quantized weight ``alpha * b`` (float64, the shape of w)."""
-        return self.alpha * self.levels
+        return self.alpha * self.codes / np.float64(max(num_magnitudes(self.bits), 1))
 
 
 def num_magnitudes(bits: int) -> int:
