@@ -7,7 +7,7 @@ travels: the payload's bytes (m * d bits rounded up to whole bytes) plus 32 bits
 in advance (the model's), so they are not counted.
 
 Packing is vectorised: the m bits of every code are laid out little-endian in a (d, m) bit matrix and handed to
-``np.packbits``.
+``np.packbits``; unpacking reverses both steps.
 """
 from __future__ import annotations
 
@@ -40,7 +40,9 @@ def pack_codes(codes: np.ndarray, bits: int) -> bytes:
         if c.size and (c.min() < -k or c.max() > k):
             raise ValueError(f"{bits}-bit codes must lie in [-{k}, {k}], got values in [{c.min()}, {c.max()}]")
         u = c + k
-    bit_matrix = ((u[:, None] >> np.arange(bits)) & 1).astype(np.uint8)  # (d, m), least significant bit first
+    u = u.astype(np.uint8)
+    # (d, m) bit matrix, least significant bit first (a loop over the m bit planes, not over coordinates)
+    bit_matrix = np.stack([(u >> j) & 1 for j in range(bits)], axis=1)
     return np.packbits(bit_matrix.ravel(), bitorder="little").tobytes()
 
 
@@ -51,7 +53,10 @@ def unpack_codes(payload: bytes, bits: int, count: int) -> np.ndarray:
     if len(payload) != need:
         raise ValueError(f"payload has {len(payload)} bytes, {count} codes of {bits} bits need {need}")
     flat = np.unpackbits(np.frombuffer(payload, np.uint8), count=count * bits, bitorder="little")
-    u = (flat.reshape(count, bits).astype(np.int64) << np.arange(bits)).sum(axis=1)
+    planes = flat.reshape(count, bits)
+    u = planes[:, 0].astype(np.int16)
+    for j in range(1, bits):  # reassemble the code from its m bit planes
+        u |= planes[:, j].astype(np.int16) << j
     return (2 * u - 1 if bits == 1 else u - _offset(bits)).astype(np.int8)
 
 

@@ -97,7 +97,8 @@ class WorkerReply:
     """What worker ``worker`` sends at iteration ``t``: one message per parameter, plus diagnostics (not counted).
 
     loss: f at the quantized weights on its batch. stats: per parameter, ``grad_sq`` = ||g||^2 (before clipping),
-    ``sent_sq`` = ||Q(Clip g)||^2, ``clip_sq`` = ||Clip(g) - g||^2, ``var`` = sigma^2 of g's entries.
+    ``sent_sq`` = ||Q(Clip g)||^2, ``inf_l1`` = ||g||_inf ||g||_1, ``clip_sq`` = ||Clip(g) - g||^2, ``var`` = sigma^2
+    of g's entries.
     """
 
     worker: int
@@ -118,8 +119,10 @@ def encode_gradient(g: np.ndarray, config: TrainConfig, rng: np.random.Generator
     else:
         codes, s = stochastic_quantize_codes(clipped, config.grad_bits, rng)
         message = encode_codes(codes, config.grad_bits, s)
-    sent = message.decode()
-    stats = {"grad_sq": float(np.sum(g * g)), "sent_sq": float(np.sum(sent * sent)),
+    sent_sq = float(np.sum(clipped * clipped)) if config.grad_bits is None else \
+        float(s * s * np.sum(np.square(codes, dtype=np.int64))) / (2 ** (config.grad_bits - 1) - 1) ** 2
+    stats = {"grad_sq": float(np.sum(g * g)), "sent_sq": sent_sq,
+             "inf_l1": float(np.max(np.abs(g)) * np.sum(np.abs(g))) if g.size else 0.0,
              "clip_sq": float(np.sum((clipped - g) ** 2)), "var": float(np.var(g)) if g.size else 0.0}
     return message, stats
 
@@ -130,7 +133,7 @@ def worker_step(problem: Any, worker: int, t: int, weights: Sequence[Message], c
     x, y = problem.batch(worker, t)
     loss, grads = loss_and_grads(problem, params, x, y)
     rng = np.random.default_rng([config.seed, 7, worker, t])  # the worker's own quantizer stream
-    messages, stats = [], {"grad_sq": [], "sent_sq": [], "clip_sq": [], "var": []}
+    messages, stats = [], {"grad_sq": [], "sent_sq": [], "inf_l1": [], "clip_sq": [], "var": []}
     for g in grads:
         message, s = encode_gradient(g, config, rng)
         messages.append(message)
@@ -173,7 +176,8 @@ class Server:
             if not q or bits is None:
                 messages.append(encode_float(p))
                 continue
-            result = loss_aware_quantize(p, self.preconditioner(i), bits)
+            # warm start LAQ from the last alpha (weights move little per step), as the 2018 code reuses b
+            result = loss_aware_quantize(p, self.preconditioner(i), bits, alpha0=self.alphas[i])
             alpha = float(np.float32(result.alpha))  # alpha travels as float32, and workers and server agree on it
             self.alphas[i] = alpha
             messages.append(encode_codes(result.codes, bits, alpha))
@@ -275,6 +279,10 @@ class History:
         """Per parameter: the mean over the run of ||Q(Clip g)||^2 / ||g||^2, as sum over sum."""
         return [s / g if g > 0 else math.nan for s, g in zip(self.sums["sent_sq"], self.sums["grad_sq"])]
 
+    def spread(self) -> list[float]:
+        """Per parameter: sum_t ||g||_inf ||g||_1 / sum_t ||g||^2 (Lemma 3's factor; at most (1 + sqrt d) / 2)."""
+        return [a / g if g > 0 else math.nan for a, g in zip(self.sums["inf_l1"], self.sums["grad_sq"])]
+
     def clip_bias(self) -> list[float]:
         """Per parameter: sum_t ||Clip(g) - g||^2 / sum_t d sigma^2 (compare with F(c))."""
         return [c / (d * v) if v > 0 else math.nan
@@ -295,7 +303,7 @@ def train(problem: Any, config: TrainConfig, executor: Any = None, progress: boo
     executor = executor or InProcessExecutor()
     server = Server(problem.init_params(config.seed), problem.names, problem.quantize, config)
     history = History(config=asdict(config), sums={k: [0.0] * len(server.params)
-                                                   for k in ("grad_sq", "sent_sq", "clip_sq", "var")},
+                                                   for k in ("grad_sq", "sent_sq", "inf_l1", "clip_sq", "var")},
                       sizes=[p.size for p in server.params])
     executor.setup(problem)
     steps = range(1, config.iterations + 1)

@@ -120,7 +120,7 @@ def _alternate(w: np.ndarray, D: np.ndarray, k: int, alpha: float, max_iter: int
 
 
 def laq(w: np.ndarray, D: np.ndarray | None = None, bits: int = 2, max_iter: int = 10, tol: float = 1e-6,
-        starts: int = 3) -> LossAwareResult:
+        starts: int = 3, alpha0: float | None = None) -> LossAwareResult:
     """Loss-aware m-bit quantization (m >= 2): the alternating alpha / level solver (module docstring).
 
     Args:
@@ -129,6 +129,7 @@ def laq(w: np.ndarray, D: np.ndarray | None = None, bits: int = 2, max_iter: int
         max_iter, tol: at most ``max_iter`` alternations, stop when alpha moves by <= tol * alpha.
         starts: the solver is run from alpha = max|w| * {1, 1/2, 1/4, ...}[:starts] and the best result kept
             (one start can stop in a poor local minimum when a few weights are much larger than the rest).
+        alpha0: if given (> 0), a single start from it instead (a warm start from the previous step's alpha).
     Returns:
         ``LossAwareResult`` (alpha, int8 codes in [-k, k]).
     """
@@ -139,8 +140,9 @@ def laq(w: np.ndarray, D: np.ndarray | None = None, bits: int = 2, max_iter: int
     if peak == 0:
         return LossAwareResult(0.0, np.zeros(w.shape, np.int8), bits)
     best = None
-    for s in range(max(1, starts)):
-        alpha, codes = _alternate(w, D, k, peak / 2**s, max_iter, tol, _ls_alpha)
+    inits = [alpha0] if alpha0 is not None and alpha0 > 0 else [peak / 2**s for s in range(max(1, starts))]
+    for init in inits:
+        alpha, codes = _alternate(w, D, k, init, max_iter, tol, _ls_alpha)
         err = float(np.sum(D * (alpha * codes / k - w) ** 2))
         if best is None or err < best[0]:
             best = (err, alpha, codes)
@@ -194,10 +196,11 @@ def laq_exact(w: np.ndarray, D: np.ndarray | None = None, bits: int = 2) -> Loss
     return LossAwareResult(best, _round_levels(w, best, k), bits)
 
 
-def loss_aware_quantize(w: np.ndarray, D: np.ndarray | None = None, bits: int = 1) -> LossAwareResult:
-    """LAB for ``bits == 1``, LAQm for ``bits >= 2``; a ValueError for bits < 1."""
+def loss_aware_quantize(w: np.ndarray, D: np.ndarray | None = None, bits: int = 1,
+                        alpha0: float | None = None) -> LossAwareResult:
+    """LAB for ``bits == 1``, LAQm for ``bits >= 2`` (warm-started from ``alpha0`` if given); ValueError for bits < 1."""
     bits = check_bits(bits, minimum=1)
-    return lab(w, D) if bits == 1 else laq(w, D, bits)
+    return lab(w, D) if bits == 1 else laq(w, D, bits, alpha0=alpha0)
 
 
 __all__ = ["LossAwareResult", "lab", "laq", "laq_2018_alpha", "laq_exact", "loss_aware_quantize", "num_magnitudes",
