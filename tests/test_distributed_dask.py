@@ -3,6 +3,7 @@
 Skips only where the optional extra is not installed (the README's test command installs it). One cluster for the
 module (2 processes x 1 thread), closed at the end.
 """
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -91,3 +92,17 @@ def square(x):
 
 def test_map_cells(executor):
     assert executor.map_cells(square, [1, 2, 3]) == [1, 4, 9]
+
+
+def test_grid_cells_on_a_running_scheduler_match_in_process(executor, tmp_path):
+    """hou-grid's --scheduler option: the cells run as Dask tasks and store the same numbers."""
+    from tinyqnn.cli import main
+
+    argv = ["hou-grid", "--quick", "--parts", "grid", "--weights", "LAB", "--grads", "SQ2", "SQ2 c=3", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "local")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "dask"), "--scheduler", executor.client.scheduler.address]) == 0
+    for name in ("grid_LAB_SQ2.json", "grid_LAB_SQ2c3.json"):
+        local = json.loads((tmp_path / "local" / "cells" / name).read_text())
+        remote = json.loads((tmp_path / "dask" / "cells" / name).read_text())
+        local.pop("seconds"), remote.pop("seconds")
+        assert local == remote
