@@ -170,3 +170,56 @@ def test_plot_history_ticks_whole_epochs():
     for ax in fig.axes:
         ticks = [t for t in ax.get_xticks() if 1 <= t <= 3]
         assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+# ---------------------------------------------------------------------- divergence
+class _PoisonedLoader:
+    """Mini-batches of the bundled subset; in epoch ``bad_epoch`` batch ``bad_batch`` holds a NaN pixel."""
+
+    def __init__(self, bad_epoch: int, bad_batch: int):
+        self.data = list(DataLoader(mnist_subset(train=False), batch_size=100))[:5]
+        self.bad_epoch, self.bad_batch, self.epoch = bad_epoch, bad_batch, 0
+
+    def __len__(self):
+        return len(self.data)
+
+    def __iter__(self):
+        self.epoch += 1
+        for i, (x, y) in enumerate(self.data, 1):
+            if (self.epoch, i) == (self.bad_epoch, self.bad_batch):
+                images = x.data.copy()
+                images[0, 0, 0, 0] = np.nan
+                x = tq.Tensor(images)
+            yield x, y
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    from tinyqnn.train.loop import TrainingDiverged
+
+    tq.manual_seed(0)
+    model = small_model()
+    opt = optim.SGD(model.parameters(), lr=0.05)
+    ck, log = tmp_path / "ck.npz", RunLog(tmp_path)
+    with pytest.raises(TrainingDiverged, match=r"epoch 2\b.*nan at batch 3 of 5.*ck.npz \(epoch 1\) is untouched"):
+        fit(model, _PoisonedLoader(2, 3), None, opt, epochs=3, checkpoint=ck, log=log, progress=False)
+    fresh = small_model()
+    saved = load_checkpoint(ck, fresh)
+    assert saved["epoch"] == 1
+    assert all(np.isfinite(p.data).all() for p in fresh.parameters())
+    assert [r["epoch"] for r in json.loads((tmp_path / "metrics.json").read_text())["epochs"]] == [1]
+
+
+def test_a_non_finite_parameter_stops_training_naming_it(tmp_path):
+    from tinyqnn.train.loop import TrainingDiverged
+
+    class Overflowing(optim.SGD):  # a step that overflows one weight while the loss was still finite
+        def step(self):
+            super().step()
+            self.param_groups[0]["params"][2].data[0] = np.inf
+
+    tq.manual_seed(0)
+    model = small_model()
+    with pytest.raises(TrainingDiverged, match=r"epoch 1\b.*parameter 3.weight .*batch 1 of 5.*nothing was saved"):
+        fit(model, _PoisonedLoader(0, 0), None, Overflowing(model.parameters(), lr=0.05), epochs=1,
+            checkpoint=tmp_path / "ck.npz", progress=False)
+    assert not (tmp_path / "ck.npz").exists()

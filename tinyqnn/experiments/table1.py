@@ -88,6 +88,11 @@ def quick_config(**overrides: Any) -> GridConfig:
     return GridConfig(**{**QUICK, "quick": True, **overrides})
 
 
+def resume_files(cfg: GridConfig) -> tuple[str, ...]:
+    """The files (relative to the grid's folder) from which ``run_grid`` would skip or resume a cell."""
+    return tuple(f"{cell}/{name}" for cell in cfg.cells() for name in ("final.json", "checkpoint.npz"))
+
+
 def cell_name(bits: int, ste: str) -> str:
     """Folder name of a quantized cell, e.g. ``4bit_clipped_relu``."""
     return f"{bits}bit_{ste}"
@@ -428,7 +433,7 @@ def run_grid(cfg: GridConfig, out: str | Path, progress: bool = True, plots: boo
         results[name] = record
         status = "done already, skipped" if record["skipped"] else f"{time.perf_counter() - t0:.0f} s"
         log(f"[{i}/{len(cells)}] {name:>18}: train loss {record['final_train_loss']:.3g}, "
-            f"val acc {record['final_test_accuracy']:.2f}% after {_n(record['epochs'], 'epoch')} ({status})")
+            f"test accuracy {record['final_test_accuracy']:.2f}% after {_n(record['epochs'], 'epoch')} ({status})")
         write_tables(results, cfg, out)
     if plots:
         plot_accuracy_vs_bits(results, cfg, out / "accuracy_vs_bits.png")
@@ -463,26 +468,38 @@ def config_from_args(args: argparse.Namespace) -> GridConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tinyqnn.experiments.table1", description=__doc__,
+    from ..args import add_threads_arg, existing_dir, non_negative_float, non_negative_int, positive_float, positive_int
+    from ..quant import available_stes
+
+    p = argparse.ArgumentParser(prog="python -m tinyqnn grid", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", choices=DATASETS, default="mnist", help="fashion-mnist has no paper numbers")
-    p.add_argument("--bits", type=int, nargs="+", default=None,
-                   help=f"bit widths (default {' '.join(map(str, GRID_BITS))})")
-    p.add_argument("--stes", nargs="+", default=None, help=f"STEs (default {' '.join(GRID_STES)})")
-    p.add_argument("--epochs", type=int, default=None, help="epochs of each quantized cell (default 50; quick 1)")
-    p.add_argument("--pretrain-epochs", type=int, default=None, help="epochs of the float cell (default 50; quick 3)")
-    p.add_argument("--lr", type=float, default=None, help="initial learning rate (default 0.1; quick 0.02)")
-    p.add_argument("--milestones", type=int, nargs="*", default=None,
+    p.add_argument("--dataset", choices=DATASETS, default="mnist",
+                   help="%(choices)s (default mnist; fashion-mnist has no paper numbers)")
+    p.add_argument("--bits", type=int, nargs="+", default=None, choices=range(1, 9), metavar="{1,...,8}",
+                   help=f"activation bit widths, each 1 to 8 (default {' '.join(map(str, GRID_BITS))})")
+    p.add_argument("--stes", nargs="+", default=None, choices=available_stes(), metavar="STE",
+                   help=f"STEs, from %(choices)s (default {' '.join(GRID_STES)})")
+    p.add_argument("--epochs", type=positive_int, default=None,
+                   help="epochs of each quantized cell (default 50; quick 1)")
+    p.add_argument("--pretrain-epochs", type=positive_int, default=None,
+                   help="epochs of the float cell (default 50; quick 3)")
+    p.add_argument("--lr", type=positive_float, default=None, help="initial learning rate (default 0.1; quick 0.02)")
+    p.add_argument("--milestones", type=positive_int, nargs="*", default=None,
                    help="epochs after which lr is divided by 10 (default 20 40; quick none)")
-    p.add_argument("--batch-size", type=int, default=None, help="default 64")
-    p.add_argument("--weight-decay", type=float, default=None, help="default 0 (the paper states none)")
-    p.add_argument("--train-limit", type=int, default=None, help="use this many evenly spaced training images")
-    p.add_argument("--test-limit", type=int, default=None, help="use this many evenly spaced test images")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default 64)")
+    p.add_argument("--weight-decay", type=non_negative_float, default=None,
+                   help="L2 weight decay (default 0: the paper states none)")
+    p.add_argument("--train-limit", type=positive_int, default=None,
+                   help="use this many evenly spaced training images")
+    p.add_argument("--test-limit", type=positive_int, default=None, help="use this many evenly spaced test images")
     p.add_argument("--subset", action="store_true", help="the bundled subset instead of the full data set")
     p.add_argument("--out", default=None, help="output folder (default results/table1, quick: results/table1-quick)")
-    p.add_argument("--data-dir", default=None,
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty folder that is not a tinyqnn grid (nothing there is deleted)")
+    p.add_argument("--data-dir", type=existing_dir, default=None,
                    help="folder with the IDX files (default: $TINYQNN_DATA, cache, download)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
+    add_threads_arg(p)
     p.add_argument("--quick", action="store_true",
                    help="CI / notebook size: bundled subset (1000 train / 500 test), 3 float + 1 quantized "
                         "epochs, lr 0.02")
@@ -492,21 +509,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from ..args import USER_ERRORS, one_line
+    from ..utils import RunFolderError, describe_folder, folder_state, recording_run, set_num_threads
+
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, or a refused value (argparse printed why): a status, as for other errors
+        return int(done.code or 0)
+    set_num_threads(args.threads)
     try:
         cfg = config_from_args(args)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    out = Path(args.out or ("results/table1-quick" if cfg.quick else "results/table1"))
-    cells = cfg.cells()
-    print(f"Table 1 grid on {cfg.dataset}{' (quick)' if cfg.quick else ''}: {len(cells)} cells "
-          f"({', '.join(cells)}) -> {out}/", flush=True)
-    start = time.perf_counter()
-    try:
-        run_grid(cfg, out, progress=not args.no_progress, plots=not args.no_plots, log=lambda s: print(s, flush=True))
-    except (ValueError, FileNotFoundError) as error:  # another configuration in --out, missing data, ...
-        print(f"error: {error}", file=sys.stderr)
+        out = Path(args.out or ("results/table1-quick" if cfg.quick else "results/table1"))
+        # the grid resumes its own runs (a manifest, or grid.json from before manifests); nothing else without --force
+        if folder_state(out) == "foreign" and not (out / "grid.json").is_file() and not args.force:
+            raise RunFolderError(f"{out} is not empty and is not a tinyqnn grid (it holds {describe_folder(out)}); "
+                                 "choose another --out, or pass --force to write the grid's files into it")
+        cells = cfg.cells()
+        print(f"Table 1 grid on {cfg.dataset}{' (quick)' if cfg.quick else ''}: {len(cells)} cells "
+              f"({', '.join(cells)}) -> {out}/", flush=True)
+        start = time.perf_counter()
+        with recording_run(out, "grid"):
+            run_grid(cfg, out, progress=not args.no_progress, plots=not args.no_plots,
+                     log=lambda s: print(s, flush=True))
+    except USER_ERRORS as error:  # another configuration in --out, missing data, a diverged cell, ...
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
     print(f"done in {time.perf_counter() - start:.0f} s: {out / 'table1.md'}, {out / 'table1.csv'}"
           + ("" if args.no_plots else f", {out / 'accuracy_vs_bits.png'}, {out / 'curves.png'}"))
