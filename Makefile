@@ -2,6 +2,7 @@
 PY := .venv/bin/python
 # the folder `make lab` serves: the checkout (lessons/ and exercises/), or WORK=DIR, a workspace copy
 WORK ?= .
+JUPYTER := .venv/bin/jupyter
 
 .PHONY: help venv demo test test-fast lab workspace exercises bench grid clean
 
@@ -24,7 +25,8 @@ test-fast: venv       ## skip the slow notebook/nbgrader/training checks
 	$(PY) -m pytest -m "not slow"
 
 lab: venv             ## JupyterLab on lessons/ and exercises/ (WORK=DIR: on your workspace copy)
-	OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-1} .venv/bin/jupyter lab --ServerApp.root_dir=$(WORK)
+	@root="$$(cd $(WORK) && pwd)" && echo "JupyterLab on $$root" && \
+	OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-1} $(JUPYTER) lab --ServerApp.root_dir="$$root"
 
 workspace: venv       ## copy lessons/ and exercises/ to WORK=DIR outside git (never overwrites your files)
 	@test "$(WORK)" != "." || { echo "usage: make workspace WORK=~/tinyqnn-work"; exit 2; }

@@ -180,6 +180,13 @@ def test_a_diverging_run_exits_nonzero_naming_epoch_and_batch(tmp_path, capsys):
     (["train", "--threads", "0"], "argument --threads: must be >= 1, got 0"),
 ])
 def test_bad_arguments_are_refused_before_anything_runs(argv, message, tmp_path, capsys, monkeypatch):
+    import tinyqnn.experiments.table1 as table1
+
+    def must_not_run(*args, **kwargs):  # fail fast (no data loading, no download) if a value got through
+        raise AssertionError(f"{argv} was accepted")
+
+    for module, name in [(cli, "run_training"), (cli, "_datasets"), (table1, "run_grid"), (table1, "load_data")]:
+        monkeypatch.setattr(module, name, must_not_run)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exit_:
         code = main(argv)
@@ -289,17 +296,20 @@ def test_workspace_copies_lessons_and_exercises_and_never_overwrites(tmp_path, c
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
-@pytest.mark.parametrize("work", [None, "/somewhere/my-work"])
-def test_make_lab_serves_lessons_and_exercises(work):
-    args = ["make", "-n", "lab"] + ([f"WORK={work}"] if work else [])
-    plan = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=True).stdout
-    line = next(line for line in plan.splitlines() if "jupyter lab" in line)
-    root = re.search(r"--ServerApp.root_dir=(\S+)", line)
-    assert root, line
+@pytest.mark.parametrize("work", [None, "workspace"])
+def test_make_lab_serves_lessons_and_exercises(work, tmp_path):
+    """``make lab`` once served only lessons/ ("outside root contents directory" for exercises/). Run the
+    target with ``echo`` standing in for jupyter (-o: do not (re)build the venv) and read the root it gets."""
+    args = ["make", "-s", "-o", ".venv/.installed", "lab", "JUPYTER=echo"] + ([f"WORK={tmp_path}"] if work else [])
+    printed = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=True).stdout
+    root = Path(re.search(r"^lab --ServerApp.root_dir=(.+)$", printed, re.M)[1])
     if work:
-        assert root[1] == work
+        assert root == tmp_path.resolve()
     else:
-        assert (REPO / root[1] / "lessons").is_dir() and (REPO / root[1] / "exercises").is_dir()
+        assert (root / "lessons").is_dir() and (root / "exercises").is_dir(), root
+    bad = subprocess.run(["make", "-s", "-o", ".venv/.installed", "lab", "JUPYTER=echo", f"WORK={tmp_path / 'typo'}"],
+                         cwd=REPO, capture_output=True, text=True)
+    assert bad.returncode != 0 and "root_dir" not in bad.stdout  # a mistyped WORK does not serve some other folder
 
 
 def test_every_command_the_readme_names_exists():
