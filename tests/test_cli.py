@@ -136,6 +136,22 @@ def test_demo_rerun_replaces_its_earlier_files_and_keeps_the_users(tmp_path, mon
     assert (out / "4bit_relu" / "notes.md").read_text() == "my notes" and (out / "plot.png").read_text() == "my plot"
 
 
+def test_demo_into_a_train_run_is_refused_and_forced_keeps_trains_files(tmp_path, monkeypatch, capsys):
+    import tinyqnn.experiments.table1 as table1
+
+    out = tmp_path / "run"
+    assert main(["train", *SUBSET, "--epochs", "1", "--out", str(out)]) == 0
+    checkpoint = (out / "checkpoint.npz").read_bytes()
+    capsys.readouterr()
+    monkeypatch.setattr(table1, "run_grid", _fake_grid([]))
+    assert main(["demo", "--out", str(out)]) == 2
+    assert "is not a demo run (a tinyqnn train run" in capsys.readouterr().err
+    assert main(["demo", "--out", str(out), "--force"]) == 0
+    assert (out / "checkpoint.npz").read_bytes() == checkpoint and (out / "table1.md").read_bytes() == b"new"
+    assert main(["demo", "--out", str(out)]) == 0  # now a demo run: a rerun replaces only the demo's files
+    assert (out / "checkpoint.npz").read_bytes() == checkpoint
+
+
 def test_train_refuses_to_overwrite_a_finished_run_without_resume(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", *SUBSET, "--epochs", "1", "--out", str(out)]) == 0
@@ -163,7 +179,7 @@ def test_a_diverging_run_exits_nonzero_naming_epoch_and_batch(tmp_path, capsys):
     assert main(["train", *SUBSET, "--epochs", "2", "--lr", "1000", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert re.fullmatch(r"error: training diverged in epoch 1: the training loss is (nan|inf) at batch \d+ of 94 "
-                        r"\(lr 1000\); nothing was saved\. Try a smaller learning rate", err), err
+                        r"\(lr 1000\); nothing was saved\. A smaller learning rate .*", err), err
     assert not out.exists()  # nothing written: not even an empty folder
 
 

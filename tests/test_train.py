@@ -209,6 +209,7 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     assert [r["epoch"] for r in json.loads((tmp_path / "metrics.json").read_text())["epochs"]] == [1]
 
 
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
 def test_a_non_finite_parameter_stops_training_naming_it(tmp_path):
     from tinyqnn.train.loop import TrainingDiverged
 
@@ -217,9 +218,18 @@ def test_a_non_finite_parameter_stops_training_naming_it(tmp_path):
             super().step()
             self.param_groups[0]["params"][2].data[0] = np.inf
 
-    tq.manual_seed(0)
-    model = small_model()
-    with pytest.raises(TrainingDiverged, match=r"epoch 1\b.*parameter 3.weight .*batch 1 of 5.*nothing was saved"):
-        fit(model, _PoisonedLoader(0, 0), None, Overflowing(model.parameters(), lr=0.05), epochs=1,
-            checkpoint=tmp_path / "ck.npz", progress=False)
-    assert not (tmp_path / "ck.npz").exists()
+    class OneBatch(_PoisonedLoader):  # the overflowing step is the epoch's last: no later loss sees it
+        def __iter__(self):
+            yield next(iter(self.data))
+
+        def __len__(self):
+            return 1
+
+    for loader, message in [(_PoisonedLoader(0, 0), r"epoch 1\b.*loss is (nan|inf) at batch 2 of 5"),
+                            (OneBatch(0, 0), r"epoch 1\b.*parameter 3.weight is not finite after the last batch")]:
+        tq.manual_seed(0)
+        model = small_model()
+        with pytest.raises(TrainingDiverged, match=message + r".*nothing was saved"):
+            fit(model, loader, None, Overflowing(model.parameters(), lr=0.05), epochs=1,
+                checkpoint=tmp_path / "ck.npz", progress=False)
+        assert not (tmp_path / "ck.npz").exists()

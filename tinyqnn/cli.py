@@ -94,9 +94,11 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _refuse_foreign(out: Path, command: str) -> None:
-    from .utils import RunFolderError, describe_folder
+    from .utils import RunFolderError, describe_folder, run_manifest
 
-    raise RunFolderError(f"{out} is not empty and is not a tinyqnn run (it holds {describe_folder(out)}); "
+    manifest = run_manifest(out)
+    what = f"a tinyqnn {manifest['command']} run" if manifest else "not a tinyqnn run"
+    raise RunFolderError(f"{out} is not empty and is not a {command} run ({what}: {describe_folder(out)}); "
                          f"{command} writes only into a new or empty folder or one of its own runs: choose "
                          f"another --out, or pass --force to write into it anyway (only {command}'s own files "
                          "are replaced, nothing else is touched)")
@@ -110,11 +112,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     cfg = GridConfig(dataset=args.dataset, bits=(args.bits,), stes=(args.ste,), pretrain_epochs=args.float_epochs,
                      epochs=args.quant_epochs, lr=args.lr, milestones=(), data_dir=args.data_dir, seed=args.seed)
-    state = folder_state(out)
+    state = folder_state(out, "demo")
     if state == "foreign" and not args.force:
         _refuse_foreign(out, "demo")
-    # The demo always trains afresh: drop its earlier files (and, with --force, any files it would resume from).
-    remove_run_files(out, also=resume_files(cfg) if state == "foreign" else ())
+    # The demo always trains afresh: drop its earlier files, or (--force) just the ones it would resume from.
+    if state == "foreign":
+        remove_run_files(out, also=resume_files(cfg), only_also=True)
+    else:
+        remove_run_files(out)
     print(f"tinyqnn demo: LeNet-5 on {args.dataset}: {args.float_epochs} float epoch(s), then "
           f"{args.quant_epochs} epoch(s) with {args.bits}-bit activations ({args.ste} STE)", flush=True)
     start = time.perf_counter()
@@ -135,7 +140,7 @@ def _describe_run(out: Path) -> str:
     try:
         meta = read_checkpoint_meta(out / "checkpoint.npz")
         done, wanted = int(meta["epoch"]), int(meta["config"]["epochs"])
-    except Exception:  # unreadable or older metadata: the refusal does not depend on it
+    except (ValueError, KeyError, TypeError, OSError):  # unreadable or older metadata: refuse all the same
         return "a training run"
     return f"a {'finished' if done >= wanted else 'stopped'} training run ({done} of {wanted} epochs)"
 
@@ -144,18 +149,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .utils import RunFolderError, folder_state, recording_run, remove_run_files
 
     out = Path(args.out)
-    state = folder_state(out)
+    state = folder_state(out, "train")
     legacy = state == "foreign" and (out / "checkpoint.npz").is_file()  # a run from before run manifests
-    if state == "foreign" and not legacy and not args.force:
-        _refuse_foreign(out, "train")
-    if (state == "own" or legacy) and not args.resume:
+    if state == "foreign" and not legacy:
+        if not args.force:
+            _refuse_foreign(out, "train")
+        remove_run_files(out, also=TRAIN_FILES, only_also=True)  # --force: replace only what train writes
+    elif state != "empty" and not args.resume:  # a train run, finished or stopped
         if not args.force:
             raise RunFolderError(f"{out} holds {_describe_run(out)}; continue it with --resume (e.g. "
                                  f"--epochs N --resume), or start over with --force (replaces only the run's own "
                                  "files) or another --out")
-        remove_run_files(out, also=TRAIN_FILES if legacy else ())
-    elif state == "foreign":  # --force into someone else's folder: replace only what train writes
-        remove_run_files(out, also=TRAIN_FILES if not args.resume else ())
+        remove_run_files(out, also=TRAIN_FILES)
     with recording_run(out, "train"):
         _, history = run_training(_config(args), out, resume=args.resume, progress=not args.no_progress)
     for row in history:

@@ -164,8 +164,8 @@ def run_manifest(directory: str | os.PathLike) -> dict[str, Any] | None:
     return data if ok else None
 
 
-def folder_state(directory: str | os.PathLike) -> str:
-    """``"empty"`` (missing or empty), ``"own"`` (a tinyqnn run: it has a manifest) or ``"foreign"``.
+def folder_state(directory: str | os.PathLike, command: str | None = None) -> str:
+    """``"empty"`` (missing or empty), ``"own"`` (a tinyqnn run, of ``command`` when given) or ``"foreign"``.
 
     Stale ``.part`` files of killed tinyqnn writers are removed first and do not count.
     """
@@ -175,7 +175,8 @@ def folder_state(directory: str | os.PathLike) -> str:
     if not directory.is_dir():
         raise NotADirectoryError(f"{directory} is a file, not a folder")
     clean_stale_parts(directory)
-    if run_manifest(directory) is not None:
+    manifest = run_manifest(directory)
+    if manifest is not None and command in (None, manifest.get("command")):
         return "own"
     return "foreign" if any(directory.iterdir()) else "empty"
 
@@ -195,17 +196,18 @@ def _inside(directory: Path, rel: str) -> Path | None:
     return directory / candidate
 
 
-def remove_run_files(directory: str | os.PathLike, also: tuple[str, ...] = ()) -> list[Path]:
+def remove_run_files(directory: str | os.PathLike, also: tuple[str, ...] = (), only_also: bool = False) -> list[Path]:
     """Delete the files a tinyqnn run recorded in ``directory``'s manifest (and the relative paths
     ``also``, files the caller is about to write anyway), then the folders that became empty.
 
     Nothing else is touched: a file the user added to the run folder stays, and so does its folder.
+    ``only_also``: delete just ``also`` and keep the manifest (a folder that is another command's run).
     Returns the deleted files.
     """
     directory = Path(directory)
-    manifest = run_manifest(directory) or {"files": []}
+    recorded = [] if only_also else (run_manifest(directory) or {"files": []})["files"]
     removed = []
-    for rel in sorted(set(manifest["files"]) | set(also)):
+    for rel in sorted(set(recorded) | set(also)):
         path = _inside(directory, rel)
         if path is not None and (path.is_file() or path.is_symlink()):
             path.unlink()
@@ -217,7 +219,8 @@ def remove_run_files(directory: str | os.PathLike, also: tuple[str, ...] = ()) -
                 except OSError:
                     break
                 parent = parent.parent
-    (directory / RUN_MANIFEST).unlink(missing_ok=True)
+    if not only_also:
+        (directory / RUN_MANIFEST).unlink(missing_ok=True)
     return removed
 
 
@@ -231,7 +234,9 @@ def recording_run(directory: str | os.PathLike, command: str) -> Iterator[Path]:
     directory = Path(directory)
     created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
-    record = _RunRecord(directory, command, (run_manifest(directory) or {}).get("files", []))
+    earlier = run_manifest(directory) or {}
+    # another command's files are not this run's to replace later: start a new list then
+    record = _RunRecord(directory, command, earlier.get("files", []) if earlier.get("command") == command else [])
     record.save()
     _RECORDING.append(record)
     try:

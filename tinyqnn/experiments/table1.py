@@ -17,7 +17,7 @@ only on (seed, epoch), so a resumed run sees the batches an uninterrupted one wo
 more epochs than a finished cell has continues it. A cell whose stored configuration differs from
 the requested one (other lr, data, ...) is an error: use another ``--out`` or delete the cell.
 
-The grid's outputs in ``<out>/``: ``table1.md`` and ``table1.csv`` (final training loss / validation
+The grid's outputs in ``<out>/``: ``table1.md`` and ``table1.csv`` (final training loss / test
 accuracy per cell, next to the paper's MNIST numbers), ``accuracy_vs_bits.png`` and ``curves.png``.
 """
 from __future__ import annotations
@@ -318,7 +318,8 @@ def write_tables(results: dict[str, dict[str, Any]], cfg: GridConfig, out: Path)
     lines = [
         f"# Table 1 (Yin et al. 2019): LeNet-5 on {cfg.dataset}, float weights, quantized activations",
         "",
-        f"Each entry: final training loss / validation accuracy (%) after the cell's last epoch"
+        f"Each entry: final training loss / test accuracy (%, on the test set; the paper's \"validation accuracy\") "
+        f"after the cell's last epoch"
         + (" (paper's MNIST value in brackets)." if paper else "."),
         f"Data: {cfg.dataset}, {source}, {sizes}. Quantized cells: {_n(cfg.epochs, 'epoch')} from the float "
         f"cell ({_n(cfg.pretrain_epochs, 'epoch')}); SGD momentum {cfg.momentum}, batch {cfg.batch_size}, lr {cfg.lr} "
@@ -349,7 +350,7 @@ def write_tables(results: dict[str, dict[str, Any]], cfg: GridConfig, out: Path)
 
 
 def plot_accuracy_vs_bits(results: dict[str, dict[str, Any]], cfg: GridConfig, path: Path) -> None:
-    """Validation accuracy vs bit width, one line per STE; paper's points hollow; float baseline dashed."""
+    """Test accuracy vs bit width, one line per STE; paper's points hollow; float baseline dashed."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -369,7 +370,7 @@ def plot_accuracy_vs_bits(results: dict[str, dict[str, Any]], cfg: GridConfig, p
     ax.set_xscale("log", base=2)
     ax.minorticks_off()
     ax.set_xticks(list(cfg.bits), [str(b) for b in cfg.bits])
-    ax.set(xlabel="activation bits", ylabel="validation accuracy (%)",
+    ax.set(xlabel="activation bits", ylabel="test accuracy (%)",
            title=f"LeNet-5 on {cfg.dataset}: accuracy vs bits")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -378,7 +379,7 @@ def plot_accuracy_vs_bits(results: dict[str, dict[str, Any]], cfg: GridConfig, p
 
 
 def plot_grid_curves(results: dict[str, dict[str, Any]], cfg: GridConfig, path: Path) -> None:
-    """Training loss and validation accuracy per epoch for every finished cell (colour = STE, style = bits).
+    """Training loss and test accuracy per epoch for every finished cell (colour = STE, style = bits).
 
     Quantized cells are drawn after the float cell's epochs, where they start from its weights.
     """
@@ -402,8 +403,8 @@ def plot_grid_curves(results: dict[str, dict[str, Any]], cfg: GridConfig, path: 
         ax_acc.plot(epochs, [100 * h["test_accuracy"] for h in r["history"]], ls, color=color, label=name, marker=".")
     ax_loss.set(xlabel="epoch (float pre-training, then quantized)", ylabel="training loss", yscale="log",
                 title="training loss per cell")
-    ax_acc.set(xlabel="epoch (float pre-training, then quantized)", ylabel="validation accuracy (%)",
-               title="validation accuracy per cell")
+    ax_acc.set(xlabel="epoch (float pre-training, then quantized)", ylabel="test accuracy (%)",
+               title="test accuracy per cell")
     for ax in (ax_loss, ax_acc):
         ax.axvline(cfg.pretrain_epochs + 0.5, color="gray", lw=0.8)
         ax.grid(alpha=0.3)

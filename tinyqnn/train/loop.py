@@ -20,7 +20,7 @@ LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss or a parameter became NaN or infinite; training stops before anything is saved."""
+    """The loss or a parameter became NaN or infinite; training stops before the epoch is saved."""
 
 
 def _non_finite_parameter(model: nn.Module) -> str | None:
@@ -74,10 +74,7 @@ def train_one_epoch(
             raise TrainingDiverged(f"the training loss is {value} at batch {batch}{batches}")
         optimizer.zero_grad()
         loss.backward()
-        optimizer.step()
-        bad = _non_finite_parameter(model)
-        if bad is not None:
-            raise TrainingDiverged(f"parameter {bad} became non-finite in the step of batch {batch}{batches}")
+        optimizer.step()  # a NaN weight from this step makes the next loss NaN; fit checks after the last one
         n = len(y)
         total_loss += value * n
         correct += int((logits.data.argmax(axis=1) == y.data).sum())
@@ -153,11 +150,14 @@ def fit(
         lr = optimizer.param_groups[0]["lr"]
         try:
             metrics = train_one_epoch(model, train_loader, optimizer, loss_fn, progress, desc=f"epoch {epoch}")
+            bad = _non_finite_parameter(model)  # the last step met no loss check (once per epoch: it costs a pass)
+            if bad is not None:
+                raise TrainingDiverged(f"parameter {bad} is not finite after the last batch")
         except TrainingDiverged as error:
             kept = (f"the last good checkpoint {checkpoint} (epoch {epoch - 1}) is untouched"
                     if checkpoint is not None and epoch > 1 and Path(checkpoint).exists() else "nothing was saved")
             raise TrainingDiverged(f"training diverged in epoch {epoch}: {error} (lr {lr:g}); {kept}. "
-                                   "Try a smaller learning rate") from None
+                                   "A smaller learning rate (or a look at that batch) may help") from None
         row: dict[str, float] = {"epoch": epoch, "lr": lr, "train_loss": metrics["loss"],
                                  "train_accuracy": metrics["accuracy"], "images_per_s": metrics["images_per_s"],
                                  "epoch_seconds": metrics["seconds"]}
