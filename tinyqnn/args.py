@@ -46,10 +46,11 @@ def existing_dir(text: str) -> str:
 
 
 def add_threads_arg(p: argparse.ArgumentParser) -> None:
-    """``--threads N`` (default 1); the command applies it with ``tinyqnn.utils.set_num_threads``."""
-    p.add_argument("--threads", type=positive_int, default=1, metavar="N",
-                   help="BLAS threads for NumPy (default 1: tinyqnn's small matrix products gain little "
-                        "from more, and idle BLAS threads spin-wait on a busy machine)")
+    """``--threads N``; the command applies it (or ``tinyqnn.utils.default_num_threads()``) with
+    ``tinyqnn.utils.set_num_threads``."""
+    p.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                   help="BLAS threads for NumPy (default 1, or $OPENBLAS_NUM_THREADS: tinyqnn's small matrix "
+                        "products gain little from more, and idle BLAS threads spin-wait on a busy machine)")
 
 
 def one_line(error: BaseException) -> str:

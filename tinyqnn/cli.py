@@ -248,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .utils import set_num_threads
+    from .utils import default_num_threads, set_num_threads
 
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
@@ -256,10 +256,10 @@ def main(argv: list[str] | None = None) -> int:
             import importlib
 
             if argv[0] != "benchmark":  # the benchmark pins its own threads per measurement
-                set_num_threads(1)  # commands with a --threads option override this
+                set_num_threads(default_num_threads())  # commands with a --threads option override this
             return int(importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:]) or 0)
         args = build_parser().parse_args(argv)
-        set_num_threads(args.threads if hasattr(args, "threads") else 1)
+        set_num_threads(getattr(args, "threads", None) or default_num_threads())
         return int(args.func(args) or 0)
     except USER_ERRORS as error:
         print(f"error: {one_line(error)}", file=sys.stderr)

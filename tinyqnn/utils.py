@@ -269,6 +269,15 @@ def set_num_threads(threads: int) -> None:
         os.environ[var] = str(threads)  # children (notebook kernels, subprocesses) start with the same limit
 
 
+def default_num_threads() -> int:
+    """1, or what ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` ask for (the user's explicit choice)."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "")
+        if value.isdigit() and int(value) >= 1:
+            return int(value)
+    return 1
+
+
 def get_num_threads() -> int | None:
     """The BLAS thread count NumPy uses now (the largest over its BLAS libraries), or None if unknown."""
     from threadpoolctl import threadpool_info
