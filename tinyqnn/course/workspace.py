@@ -66,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{dest}: copied {len(copied)} file(s), kept {len(kept)} you already had (never overwritten)")
     python = Path(sys.executable)  # as invoked (a venv's python is a symlink: do not resolve it)
     units = sorted(p.name for p in (dest / grading.EXERCISES_DIR).iterdir() if p.is_dir())
+    from .check import missing_runner
+
+    problem = missing_runner()
+    if problem:  # set up for the main job only: say what JupyterLab and the self-check need
+        print(f"note: {problem}")
     print("next:")
     print(f"  open JupyterLab there:  {python.parent / 'jupyter'} lab --ServerApp.root_dir={dest}")
     if units:
