@@ -76,7 +76,8 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     The temporary file lives in the destination folder (same file system), so the final
     ``os.replace`` is atomic: readers see the old file or the complete new one, never half of it.
     A writer killed before the rename leaves its temporary file behind; the next write into that
-    folder (once per process) removes such leftovers (``clean_stale_parts``).
+    folder (once per process) removes such leftovers (``clean_stale_parts``). Inside a folder that
+    ``recording_run`` marks, the finished file is added to the run's manifest.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
