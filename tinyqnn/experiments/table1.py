@@ -156,6 +156,10 @@ class EpochLoader:
     def __len__(self) -> int:
         return self._len
 
+    def set_epoch(self, epoch: int) -> None:
+        """The next ``iter()`` yields epoch ``epoch`` (``fit`` calls this before each epoch)."""
+        self.epoch = epoch - 1
+
     def __iter__(self):
         self.epoch += 1
         return iter(self._make(self.epoch))
@@ -242,7 +246,7 @@ def run_cell(
         start = out / FLOAT_CELL / "checkpoint.npz"
         if load_cell_result(out / FLOAT_CELL) is None:
             raise FileNotFoundError(f"cell {name} starts from the float cell, but {out / FLOAT_CELL} is not finished")
-        load_checkpoint(start, model)
+        load_checkpoint(start, model, check_quantization=False)  # float weights into the quantized net
     train, test = data if data is not None else load_data(cfg)
     train_loader = EpochLoader(train, cfg.batch_size, cfg.seed, epoch=len(history))
     test_loader = DataLoader(test, batch_size=cfg.eval_batch_size)
@@ -351,10 +355,7 @@ def write_tables(results: dict[str, dict[str, Any]], cfg: GridConfig, out: Path)
 
 def plot_accuracy_vs_bits(results: dict[str, dict[str, Any]], cfg: GridConfig, path: Path) -> None:
     """Test accuracy vs bit width, one line per STE; paper's points hollow; float baseline dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # never switch the backend: a notebook's inline figures must keep working
 
     paper = paper_table1(cfg.dataset)
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
@@ -383,10 +384,7 @@ def plot_grid_curves(results: dict[str, dict[str, Any]], cfg: GridConfig, path: 
 
     Quantized cells are drawn after the float cell's epochs, where they start from its weights.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # never switch the backend: a notebook's inline figures must keep working
 
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
     styles = ["-", "--", ":", "-."]
