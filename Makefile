@@ -1,7 +1,10 @@
 # Shortcuts; every target works from a fresh clone (it creates .venv first).
 PY := .venv/bin/python
+# the folder `make lab` serves: the checkout (lessons/ and exercises/), or WORK=DIR, a workspace copy
+WORK ?= .
+JUPYTER := .venv/bin/jupyter
 
-.PHONY: help venv demo test test-fast lab exercises bench grid clean
+.PHONY: help venv demo test test-fast lab workspace exercises bench grid clean
 
 help:                 ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -21,8 +24,13 @@ test: venv            ## everything CI runs
 test-fast: venv       ## skip the slow notebook/nbgrader/training checks
 	$(PY) -m pytest -m "not slow"
 
-lab: venv             ## JupyterLab on the lessons
-	.venv/bin/jupyter lab lessons/
+lab: venv             ## JupyterLab on lessons/ and exercises/ (WORK=DIR: on your workspace copy)
+	@root="$$(cd $(WORK) && pwd)" && echo "JupyterLab on $$root" && \
+	OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-1} $(JUPYTER) lab --ServerApp.root_dir="$$root"
+
+workspace: venv       ## copy lessons/ and exercises/ to WORK=DIR outside git (never overwrites your files)
+	@test "$(WORK)" != "." || { echo "usage: make workspace WORK=~/tinyqnn-work"; exit 2; }
+	$(PY) -m tinyqnn workspace $(WORK)
 
 exercises: venv       ## regenerate exercises/ from solutions/ (commit both)
 	$(PY) -m tinyqnn release

@@ -409,3 +409,66 @@ def test_plotting_never_switches_the_matplotlib_backend(tmp_path, monkeypatch):
     plot_history(history, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").is_file()
     assert calls == [], f"plot_history called matplotlib.use{calls[0]}"
+
+
+# ---------------------------------------------------------------------- divergence
+class _PoisonedLoader:
+    """Mini-batches of the bundled subset; in epoch ``bad_epoch`` batch ``bad_batch`` holds a NaN pixel."""
+
+    def __init__(self, bad_epoch: int, bad_batch: int):
+        self.data = list(DataLoader(mnist_subset(train=False), batch_size=100))[:5]
+        self.bad_epoch, self.bad_batch, self.epoch = bad_epoch, bad_batch, 0
+
+    def __len__(self):
+        return len(self.data)
+
+    def __iter__(self):
+        self.epoch += 1
+        for i, (x, y) in enumerate(self.data, 1):
+            if (self.epoch, i) == (self.bad_epoch, self.bad_batch):
+                images = x.data.copy()
+                images[0, 0, 0, 0] = np.nan
+                x = tq.Tensor(images)
+            yield x, y
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    from tinyqnn.train.loop import TrainingDiverged
+
+    tq.manual_seed(0)
+    model = small_model()
+    opt = optim.SGD(model.parameters(), lr=0.05)
+    ck, log = tmp_path / "ck.npz", RunLog(tmp_path)
+    with pytest.raises(TrainingDiverged, match=r"epoch 2\b.*nan at batch 3 of 5.*ck.npz \(epoch 1\) is untouched"):
+        fit(model, _PoisonedLoader(2, 3), None, opt, epochs=3, checkpoint=ck, log=log, progress=False)
+    fresh = small_model()
+    saved = load_checkpoint(ck, fresh)
+    assert saved["epoch"] == 1
+    assert all(np.isfinite(p.data).all() for p in fresh.parameters())
+    assert [r["epoch"] for r in json.loads((tmp_path / "metrics.json").read_text())["epochs"]] == [1]
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_a_non_finite_parameter_stops_training_naming_it(tmp_path):
+    from tinyqnn.train.loop import TrainingDiverged
+
+    class Overflowing(optim.SGD):  # a step that overflows one weight while the loss was still finite
+        def step(self):
+            super().step()
+            self.param_groups[0]["params"][2].data[0] = np.inf
+
+    class OneBatch(_PoisonedLoader):  # the overflowing step is the epoch's last: no later loss sees it
+        def __iter__(self):
+            yield next(iter(self.data))
+
+        def __len__(self):
+            return 1
+
+    for loader, message in [(_PoisonedLoader(0, 0), r"epoch 1\b.*loss is (nan|inf) at batch 2 of 5"),
+                            (OneBatch(0, 0), r"epoch 1\b.*parameter 3.weight is not finite after the last batch")]:
+        tq.manual_seed(0)
+        model = small_model()
+        with pytest.raises(TrainingDiverged, match=message + r".*nothing was saved"):
+            fit(model, loader, None, Overflowing(model.parameters(), lr=0.05), epochs=1,
+                checkpoint=tmp_path / "ck.npz", progress=False)
+        assert not (tmp_path / "ck.npz").exists()

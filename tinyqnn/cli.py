@@ -6,6 +6,9 @@
 - ``train`` / ``evaluate``: LeNet-5 runs with logs, curves and resumable checkpoints.
 - ``benchmark``: throughput against PyTorch CPU when it is installed (see ``tinyqnn.benchmark``).
 - ``check`` / ``release``: the course's self-check and exercise regeneration (``tinyqnn.course``).
+- ``workspace``: copy the lessons and exercises to a folder of your own, outside git.
+
+Commands that train use one BLAS thread unless ``--threads N`` says otherwise (see ``tinyqnn.utils.set_num_threads``).
 """
 from __future__ import annotations
 
@@ -15,7 +18,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .args import (USER_ERRORS, add_threads_arg, existing_dir, non_negative_float, non_negative_int, one_line,
+                   positive_float, positive_int)
+
 DATASETS = ("mnist", "fashion-mnist", "mnist-subset")
+#: the files ``train`` writes into its ``--out`` folder
+TRAIN_FILES = ("checkpoint.npz", "metrics.json", "metrics.csv", "curves.png")
+
+
+def _stes() -> list[str]:
+    from .quant import available_stes
+
+    return available_stes()
 
 
 def _datasets(name: str, data_dir: str | None):
@@ -78,17 +92,21 @@ def _check_resumable(checkpoint: Path, config: dict[str, Any]) -> None:
 
 
 def _add_train_args(p: argparse.ArgumentParser, epochs: int) -> None:
-    p.add_argument("--dataset", choices=DATASETS, default="mnist")
-    p.add_argument("--data-dir", default=None, help="folder with the IDX files (default: $TINYQNN_DATA, cache, download)")
-    p.add_argument("--epochs", type=int, default=epochs)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=5e-4)
-    p.add_argument("--milestones", type=int, nargs="*", default=[], help="epochs after which lr is divided by 10")
+    p.add_argument("--dataset", choices=DATASETS, default="mnist",
+                   help="data set (default mnist; mnist-subset is the bundled 6,000 + 1,000 images)")
+    p.add_argument("--data-dir", type=existing_dir, default=None,
+                   help="folder with the IDX files (default: $TINYQNN_DATA, cache, download)")
+    p.add_argument("--epochs", type=positive_int, default=epochs, help=f"epochs to train (default {epochs})")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="mini-batch size (default 64)")
+    p.add_argument("--lr", type=positive_float, default=0.05, help="SGD learning rate (default 0.05)")
+    p.add_argument("--momentum", type=non_negative_float, default=0.9, help="SGD momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=non_negative_float, default=5e-4, help="L2 weight decay (default 5e-4)")
+    p.add_argument("--milestones", type=positive_int, nargs="*", default=[],
+                   help="epochs after which lr is divided by 10 (default none)")
     p.add_argument("--batch-norm", action="store_true", help="batch norm before each activation")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
+    add_threads_arg(p)
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
@@ -97,22 +115,39 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in keys}
 
 
+def _refuse_foreign(out: Path, command: str) -> None:
+    from .utils import RunFolderError, describe_folder, run_manifest
+
+    manifest = run_manifest(out)
+    what = f"a tinyqnn {manifest['command']} run" if manifest else "not a tinyqnn run"
+    raise RunFolderError(f"{out} is not empty and is not a {command} run ({what}: {describe_folder(out)}); "
+                         f"{command} writes only into a new or empty folder or one of its own runs: choose "
+                         f"another --out, or pass --force to write into it anyway (only {command}'s own files "
+                         "are replaced, nothing else is touched)")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Float LeNet-5 (scale-free BN), then the same net with 2-bit activations and the clipped-ReLU STE."""
-    import shutil
-
-    from .experiments.table1 import GridConfig, run_grid
+    from .experiments.table1 import GridConfig, resume_files, run_grid
+    from .utils import folder_state, recording_run, remove_run_files
 
     out = Path(args.out)
-    if out.exists():
-        shutil.rmtree(out)  # the demo's own folder: always train afresh
     cfg = GridConfig(dataset=args.dataset, bits=(args.bits,), stes=(args.ste,), pretrain_epochs=args.float_epochs,
                      epochs=args.quant_epochs, lr=args.lr, milestones=(), data_dir=args.data_dir, seed=args.seed)
+    state = folder_state(out, "demo")
+    if state == "foreign" and not args.force:
+        _refuse_foreign(out, "demo")
+    # The demo always trains afresh: drop its earlier files, or (--force) just the ones it would resume from.
+    if state == "foreign":
+        remove_run_files(out, also=resume_files(cfg), only_also=True)
+    else:
+        remove_run_files(out)
     print(f"tinyqnn demo: LeNet-5 on {args.dataset}: {args.float_epochs} float epoch(s), then "
           f"{args.quant_epochs} epoch(s) with {args.bits}-bit activations ({args.ste} STE)", flush=True)
     start = time.perf_counter()
-    results = run_grid(cfg, out, progress=not args.no_progress, plots=True,
-                       log=lambda line: print(line, flush=True))
+    with recording_run(out, "demo"):
+        results = run_grid(cfg, out, progress=not args.no_progress, plots=True,
+                           log=lambda line: print(line, flush=True))
     float_cell, quant_cell = results["float"], results[f"{args.bits}bit_{args.ste}"]
     print(f"\ntest accuracy  float LeNet-5: {float_cell['final_test_accuracy']:.2f}%   "
           f"{args.bits}-bit {args.ste} LeNet-5: {quant_cell['final_test_accuracy']:.2f}%   "
@@ -120,12 +155,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe_run(out: Path) -> str:
+    """``"a finished run (10 of 10 epochs)"`` from the checkpoint's metadata, as far as it can be read."""
+    from .train.checkpoint import read_checkpoint_meta
+
+    try:
+        meta = read_checkpoint_meta(out / "checkpoint.npz")
+        done, wanted = int(meta["epoch"]), int(meta["config"]["epochs"])
+    except (ValueError, KeyError, TypeError, OSError):  # unreadable or older metadata: refuse all the same
+        return "a training run"
+    return f"a {'finished' if done >= wanted else 'stopped'} training run ({done} of {wanted} epochs)"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    from .utils import RunFolderError, folder_state, recording_run, remove_run_files
+
     out = Path(args.out)
-    _, history = run_training(_config(args), out, resume=args.resume, progress=not args.no_progress)
+    state = folder_state(out, "train")
+    legacy = state == "foreign" and (out / "checkpoint.npz").is_file()  # a run from before run manifests
+    if state == "foreign" and not legacy:
+        if not args.force:
+            _refuse_foreign(out, "train")
+        remove_run_files(out, also=TRAIN_FILES, only_also=True)  # --force: replace only what train writes
+    elif state != "empty" and not args.resume:  # a train run, finished or stopped
+        if not args.force:
+            raise RunFolderError(f"{out} holds {_describe_run(out)}; continue it with --resume (e.g. "
+                                 f"--epochs N --resume), or start over with --force (replaces only the run's own "
+                                 "files) or another --out")
+        remove_run_files(out, also=TRAIN_FILES)
+    with recording_run(out, "train"):
+        _, history = run_training(_config(args), out, resume=args.resume, progress=not args.no_progress)
     for row in history:
         print(f"epoch {row['epoch']:3d}  lr {row['lr']:.4g}  train loss {row['train_loss']:.4f}  "
-              f"test acc {100 * row['test_accuracy']:.2f}%  {row['epoch_seconds']:.1f} s")
+              f"test accuracy {100 * row['test_accuracy']:.2f}%  {row['epoch_seconds']:.1f} s")
     print(f"checkpoint, metrics and curves in {out}/")
     return 0
 
@@ -182,6 +244,7 @@ DELEGATED = {
     "hou-linear": ("tinyqnn.experiments.hou_linear", "Hou et al. 2019: linear model, LAB + SQm/clipped gradients"),
     "hou-mlp": ("tinyqnn.experiments.hou_mlp", "Hou et al. 2019: MLP with d hidden units, LAQ3, FP vs SQ3"),
     "hou-grid": ("tinyqnn.experiments.hou_grid", "Hou et al. 2019: weights x gradients x clipping grid, N workers"),
+    "workspace": ("tinyqnn.course.workspace", "copy lessons/ and exercises/ to your own folder outside git"),
 }
 
 
@@ -190,29 +253,42 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("demo", help="the main job: float and 2-bit LeNet-5 on MNIST in a few minutes")
-    p.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist")
-    p.add_argument("--data-dir", default=None, help="folder with the IDX files (default: $TINYQNN_DATA, cache, download)")
-    p.add_argument("--float-epochs", type=int, default=3)
-    p.add_argument("--quant-epochs", type=int, default=3)
-    p.add_argument("--bits", type=int, default=2)
-    p.add_argument("--ste", default="clipped_relu")
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="runs/demo")
-    p.add_argument("--no-progress", action="store_true")
+    p = sub.add_parser("demo", help="the main job: float and 2-bit LeNet-5 on MNIST in a few minutes",
+                       prog="python -m tinyqnn demo")
+    p.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist", help="data set (default mnist)")
+    p.add_argument("--data-dir", type=existing_dir, default=None,
+                   help="folder with the IDX files (default: $TINYQNN_DATA, cache, download)")
+    p.add_argument("--float-epochs", type=positive_int, default=3, help="epochs of the float network (default 3)")
+    p.add_argument("--quant-epochs", type=positive_int, default=3,
+                   help="epochs of the quantized network, started from the float one (default 3)")
+    p.add_argument("--bits", type=int, choices=range(1, 9), default=2, metavar="{1,...,8}",
+                   help="activation bit width, 1 to 8 (default 2)")
+    p.add_argument("--ste", choices=_stes(), default="clipped_relu",
+                   help="straight-through estimator: %(choices)s (default %(default)s)")
+    p.add_argument("--lr", type=positive_float, default=0.05, help="SGD learning rate (default 0.05)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo); rerunning replaces "
+                   "the demo's own files there and nothing else")
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty folder that is not a tinyqnn run (replacing only the demo's files)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
+    add_threads_arg(p)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("train", help="train a float LeNet-5 (resumable)")
+    p = sub.add_parser("train", help="train a float LeNet-5 (resumable)", prog="python -m tinyqnn train")
     _add_train_args(p, epochs=10)
     p.add_argument("--out", default="runs/lenet5", help="folder for checkpoint.npz, metrics.json/csv, curves.png")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.npz if present")
+    p.add_argument("--force", action="store_true",
+                   help="start over in a folder that holds a run or other files (replacing only train's own files)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="test accuracy of a saved checkpoint")
-    p.add_argument("checkpoint")
-    p.add_argument("--dataset", choices=DATASETS, default=None)
-    p.add_argument("--data-dir", default=None)
+    p = sub.add_parser("evaluate", help="test accuracy of a saved checkpoint", prog="python -m tinyqnn evaluate")
+    p.add_argument("checkpoint", help="a checkpoint.npz written by train, demo or grid")
+    p.add_argument("--dataset", choices=DATASETS, default=None, help="data set (default: the checkpoint's)")
+    p.add_argument("--data-dir", type=existing_dir, default=None,
+                   help="folder with the IDX files (default: the checkpoint's, $TINYQNN_DATA, cache, download)")
+    add_threads_arg(p)
     p.set_defaults(func=cmd_evaluate)
 
     for name, (_, text) in DELEGATED.items():
@@ -221,17 +297,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in DELEGATED:
-        import importlib
+    from .utils import default_num_threads, set_num_threads
 
-        return int(importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:]) or 0)
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        if argv and argv[0] in DELEGATED:
+            import importlib
+
+            if argv[0] != "benchmark":  # the benchmark pins its own threads per measurement
+                set_num_threads(default_num_threads())  # commands with a --threads option override this
+            return int(importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:]) or 0)
+        args = build_parser().parse_args(argv)
+        set_num_threads(getattr(args, "threads", None) or default_num_threads())
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except USER_ERRORS as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The learner's self-check (`python -m tinyqnn check`) on the first assignment: runs without a server."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from coursekit import ASSIGNMENTS, REPO, source_notebooks
@@ -39,3 +41,46 @@ def test_check_rejects_bad_paths(tmp_path, capsys):
     assert main([str(tmp_path / "nope.ipynb")]) == 2
     (tmp_path / "x.txt").write_text("hi")
     assert main([str(tmp_path / "x.txt")]) == 2
+
+
+def test_check_without_jupyter_says_what_to_install(tmp_path, monkeypatch, capsys):
+    """A learner set up for the main job only (``pip install -e .``) gets the exact install command."""
+    import shlex
+    import sys
+
+    monkeypatch.setitem(sys.modules, "nbformat", None)  # `import nbformat` fails as if it were not installed
+    assert main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"{shlex.quote(sys.executable)} -m pip install -e {shlex.quote(f'{REPO}[course]')}" in err, err
+
+
+def _printed_commands(text: str) -> list[str]:
+    return re.findall(r"`([^`]*-m tinyqnn [^`]*)`", text)
+
+
+def test_every_command_the_notebooks_print_works_as_printed():
+    """A notebook's ``python -m tinyqnn check ...`` ran the system Python, which has no tinyqnn. Every printed
+    command must name the venv's interpreter and an existing path, and must start under a bare PATH."""
+    import subprocess
+
+    printed = {}
+    for folder in (grading.SOLUTIONS_DIR, grading.EXERCISES_DIR, grading.LESSONS_DIR):
+        for path in sorted((REPO / folder).rglob("*.ipynb")):
+            nb = grading.read_notebook(path)
+            for cell in nb.cells:
+                for command in _printed_commands(grading.source_text(cell)):
+                    printed.setdefault(command, path.relative_to(REPO))
+    assert any(" check " in c for c in printed), printed
+    for command, where in printed.items():
+        words = command.split()
+        assert words[0] == ".venv/bin/python", f"{where} prints {command!r}: not the venv's python"
+        if words[3] == "check":
+            assert (REPO / words[4]).is_dir(), f"{where} prints {command!r}: no such folder"
+    venv_python = REPO / ".venv" / "bin" / "python"
+    if not venv_python.exists():
+        pytest.skip("no .venv in this checkout")
+    for sub in sorted({c.split()[3] for c in printed}):
+        run = subprocess.run([".venv/bin/python", "-m", "tinyqnn", sub, "--help"], cwd=REPO, capture_output=True,
+                             text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(REPO), "LANG": "C.UTF-8"})
+        assert run.returncode == 0 and f"usage: python -m tinyqnn {sub}" in run.stdout, run.stderr

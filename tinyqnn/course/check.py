@@ -107,7 +107,9 @@ def check_notebook(path: Path, timeout: int = grading.EXECUTE_TIMEOUT, out=None)
         print("  (no graded test cells in this notebook)", file=out)
     edited = edited_locked_cells(nb)
     # Same quick-mode signal nbgrader gives while autograding.
-    env = {"NBGRADER_EXECUTION": "autograde", "TINYQNN_QUICK": "1", "MPLBACKEND": "Agg"}
+    env = {"NBGRADER_EXECUTION": "autograde", "TINYQNN_QUICK": "1", "MPLBACKEND": "Agg",
+           # one BLAS thread unless the learner chose otherwise (tinyqnn.utils.set_num_threads says why)
+           "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
     try:
         execute_notebook(nb, path.parent, timeout=timeout, env=env)
     except KernelDied as err:
@@ -124,6 +126,30 @@ def check_notebook(path: Path, timeout: int = grading.EXECUTE_TIMEOUT, out=None)
     return got, total_max
 
 
+#: what running a notebook needs; all come with ``pip install -e ".[course]"``
+RUNNER_MODULES = ("nbformat", "nbclient", "ipykernel")
+
+
+def missing_runner() -> str | None:
+    """None when the notebook runner can be imported, else what to install, with this interpreter's path.
+
+    A learner set up for the main job only (``pip install -e .``) has no Jupyter; say exactly what to run
+    instead of failing with a traceback deep inside the first notebook.
+    """
+    import shlex
+
+    for name in RUNNER_MODULES:
+        try:
+            __import__(name)
+        except ImportError as error:
+            root = grading.repo_root()
+            target = f"{root}[course]" if (root / "pyproject.toml").is_file() else "tinyqnn[course]"
+            return (f"check runs notebooks with Jupyter, which this Python does not have ({error}); install "
+                    f"the course tools into it with: {shlex.quote(sys.executable)} -m pip install -e "
+                    f"{shlex.quote(target)}")
+    return None
+
+
 def notebooks_in(target: Path) -> list[Path]:
     if target.is_dir():
         return sorted(p for p in target.glob("*.ipynb") if not grading.is_ignored(p.name))
@@ -132,13 +158,17 @@ def notebooks_in(target: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="tinyqnn check",
+        prog="python -m tinyqnn check",
         description="Self-check a course notebook: run it in a fresh kernel and score its visible tests "
                     "as nbgrader would (hidden tests run only when the instructor grades).")
     parser.add_argument("paths", nargs="+", type=Path, help="notebook files or folders such as exercises/03_layers")
     parser.add_argument("--timeout", type=int, default=grading.EXECUTE_TIMEOUT,
                         help=f"seconds per cell (default {grading.EXECUTE_TIMEOUT}, as when grading)")
     args = parser.parse_args(argv)
+    problem = missing_runner()
+    if problem:
+        print(f"check: {problem}", file=sys.stderr)
+        return 2
 
     targets = []
     for p in args.paths:

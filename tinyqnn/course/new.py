@@ -184,7 +184,7 @@ def create_assignment(name: str, root: str | Path | None = None, title: str | No
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="tinyqnn new-assignment",
+        prog="python -m tinyqnn new-assignment",
         description="Create a new course unit from the template: solutions/NN_name/NN_name.ipynb, "
                     "tests/course/wrong_answers/NN_name.py and lessons/NN_name.ipynb (never overwrites).")
     parser.add_argument("name", help="unit name NN_snake_case, e.g. 05_my_unit")

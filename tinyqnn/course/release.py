@@ -51,7 +51,7 @@ def write_release(root: Path, assignment: str, files: dict[str, bytes]) -> list[
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tinyqnn release",
+    parser = argparse.ArgumentParser(prog="python -m tinyqnn release",
                                      description="Regenerate exercises/ from solutions/ with nbgrader generate_assignment.")
     parser.add_argument("assignments", nargs="*", help="assignment names such as 01_chain_rule (default: all)")
     parser.add_argument("--root", type=Path, default=None, help="course directory (default: this checkout)")

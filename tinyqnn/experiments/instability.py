@@ -246,24 +246,30 @@ def run_instability(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tinyqnn.experiments.instability", description=__doc__,
+    from ..args import existing_dir, non_negative_float, non_negative_int, positive_float, positive_int
+    from ..quant import available_stes
+
+    p = argparse.ArgumentParser(prog="python -m tinyqnn instability", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--from", dest="source", default=None,
                    help="a finished Table 1 cell folder (or its checkpoint.npz); "
                         "default <grid-out>/<bits>bit_clipped_relu")
     p.add_argument("--grid-out", default=None,
                    help="the Table 1 grid folder (default results/table1, quick: results/table1-quick)")
-    p.add_argument("--bits", type=int, default=4, help="picks the default source cell (default 4, as in the paper)")
-    p.add_argument("--switch-to", default="identity", help="STE to continue with (default identity)")
-    p.add_argument("--epochs", type=int, default=None, help="default 20 (paper); quick 2")
-    p.add_argument("--lr", type=float, default=1e-5)
-    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--bits", type=int, choices=range(1, 9), metavar="{1,...,8}", default=4,
+                   help="picks the default source cell, 1 to 8 (default 4, as in the paper)")
+    p.add_argument("--switch-to", choices=available_stes(), default="identity",
+                   help="STE to continue with: %(choices)s (default identity)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="default 20 (paper); quick 2")
+    p.add_argument("--lr", type=positive_float, default=1e-5, help="learning rate (default 1e-5, as in the paper)")
+    p.add_argument("--momentum", type=non_negative_float, default=0.9, help="SGD momentum (default 0.9)")
     p.add_argument("--out", default=None, help="default results/instability (quick: results/instability-quick)")
-    p.add_argument("--data-dir", default=None, help="default: the --data-dir the grid was run with (its grid.json)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", type=existing_dir, default=None,
+                   help="default: the --data-dir the grid was run with (its grid.json)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     p.add_argument("--quick", action="store_true", help="2 epochs from a quick-grid cell (trained first if missing)")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     return p
 
 

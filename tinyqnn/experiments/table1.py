@@ -17,7 +17,7 @@ only on (seed, epoch), so a resumed run sees the batches an uninterrupted one wo
 more epochs than a finished cell has continues it. A cell whose stored configuration differs from
 the requested one (other lr, data, ...) is an error: use another ``--out`` or delete the cell.
 
-The grid's outputs in ``<out>/``: ``table1.md`` and ``table1.csv`` (final training loss / validation
+The grid's outputs in ``<out>/``: ``table1.md`` and ``table1.csv`` (final training loss / test
 accuracy per cell, next to the paper's MNIST numbers), ``accuracy_vs_bits.png`` and ``curves.png``.
 """
 from __future__ import annotations
@@ -86,6 +86,11 @@ class GridConfig:
 def quick_config(**overrides: Any) -> GridConfig:
     """The ``--quick`` grid as a ``GridConfig`` (for notebooks: ``run_grid(quick_config(), "runs/t1")``)."""
     return GridConfig(**{**QUICK, "quick": True, **overrides})
+
+
+def resume_files(cfg: GridConfig) -> tuple[str, ...]:
+    """The files (relative to the grid's folder) from which ``run_grid`` would skip or resume a cell."""
+    return tuple(f"{cell}/{name}" for cell in cfg.cells() for name in ("final.json", "checkpoint.npz"))
 
 
 def cell_name(bits: int, ste: str) -> str:
@@ -317,7 +322,8 @@ def write_tables(results: dict[str, dict[str, Any]], cfg: GridConfig, out: Path)
     lines = [
         f"# Table 1 (Yin et al. 2019): LeNet-5 on {cfg.dataset}, float weights, quantized activations",
         "",
-        f"Each entry: final training loss / validation accuracy (%) after the cell's last epoch"
+        f"Each entry: final training loss / test accuracy (%, on the test set; the paper's \"validation accuracy\") "
+        f"after the cell's last epoch"
         + (" (paper's MNIST value in brackets)." if paper else "."),
         f"Data: {cfg.dataset}, {source}, {sizes}. Quantized cells: {_n(cfg.epochs, 'epoch')} from the float "
         f"cell ({_n(cfg.pretrain_epochs, 'epoch')}); SGD momentum {cfg.momentum}, batch {cfg.batch_size}, lr {cfg.lr} "
@@ -348,7 +354,7 @@ def write_tables(results: dict[str, dict[str, Any]], cfg: GridConfig, out: Path)
 
 
 def plot_accuracy_vs_bits(results: dict[str, dict[str, Any]], cfg: GridConfig, path: Path) -> None:
-    """Validation accuracy vs bit width, one line per STE; paper's points hollow; float baseline dashed."""
+    """Test accuracy vs bit width, one line per STE; paper's points hollow; float baseline dashed."""
     import matplotlib.pyplot as plt  # never switch the backend: a notebook's inline figures must keep working
 
     paper = paper_table1(cfg.dataset)
@@ -365,7 +371,7 @@ def plot_accuracy_vs_bits(results: dict[str, dict[str, Any]], cfg: GridConfig, p
     ax.set_xscale("log", base=2)
     ax.minorticks_off()
     ax.set_xticks(list(cfg.bits), [str(b) for b in cfg.bits])
-    ax.set(xlabel="activation bits", ylabel="validation accuracy (%)",
+    ax.set(xlabel="activation bits", ylabel="test accuracy (%)",
            title=f"LeNet-5 on {cfg.dataset}: accuracy vs bits")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -374,7 +380,7 @@ def plot_accuracy_vs_bits(results: dict[str, dict[str, Any]], cfg: GridConfig, p
 
 
 def plot_grid_curves(results: dict[str, dict[str, Any]], cfg: GridConfig, path: Path) -> None:
-    """Training loss and validation accuracy per epoch for every finished cell (colour = STE, style = bits).
+    """Training loss and test accuracy per epoch for every finished cell (colour = STE, style = bits).
 
     Quantized cells are drawn after the float cell's epochs, where they start from its weights.
     """
@@ -395,8 +401,8 @@ def plot_grid_curves(results: dict[str, dict[str, Any]], cfg: GridConfig, path: 
         ax_acc.plot(epochs, [100 * h["test_accuracy"] for h in r["history"]], ls, color=color, label=name, marker=".")
     ax_loss.set(xlabel="epoch (float pre-training, then quantized)", ylabel="training loss", yscale="log",
                 title="training loss per cell")
-    ax_acc.set(xlabel="epoch (float pre-training, then quantized)", ylabel="validation accuracy (%)",
-               title="validation accuracy per cell")
+    ax_acc.set(xlabel="epoch (float pre-training, then quantized)", ylabel="test accuracy (%)",
+               title="test accuracy per cell")
     for ax in (ax_loss, ax_acc):
         ax.axvline(cfg.pretrain_epochs + 0.5, color="gray", lw=0.8)
         ax.grid(alpha=0.3)
@@ -426,7 +432,7 @@ def run_grid(cfg: GridConfig, out: str | Path, progress: bool = True, plots: boo
         results[name] = record
         status = "done already, skipped" if record["skipped"] else f"{time.perf_counter() - t0:.0f} s"
         log(f"[{i}/{len(cells)}] {name:>18}: train loss {record['final_train_loss']:.3g}, "
-            f"val acc {record['final_test_accuracy']:.2f}% after {_n(record['epochs'], 'epoch')} ({status})")
+            f"test accuracy {record['final_test_accuracy']:.2f}% after {_n(record['epochs'], 'epoch')} ({status})")
         write_tables(results, cfg, out)
     if plots:
         plot_accuracy_vs_bits(results, cfg, out / "accuracy_vs_bits.png")
@@ -461,26 +467,38 @@ def config_from_args(args: argparse.Namespace) -> GridConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tinyqnn.experiments.table1", description=__doc__,
+    from ..args import add_threads_arg, existing_dir, non_negative_float, non_negative_int, positive_float, positive_int
+    from ..quant import available_stes
+
+    p = argparse.ArgumentParser(prog="python -m tinyqnn grid", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", choices=DATASETS, default="mnist", help="fashion-mnist has no paper numbers")
-    p.add_argument("--bits", type=int, nargs="+", default=None,
-                   help=f"bit widths (default {' '.join(map(str, GRID_BITS))})")
-    p.add_argument("--stes", nargs="+", default=None, help=f"STEs (default {' '.join(GRID_STES)})")
-    p.add_argument("--epochs", type=int, default=None, help="epochs of each quantized cell (default 50; quick 1)")
-    p.add_argument("--pretrain-epochs", type=int, default=None, help="epochs of the float cell (default 50; quick 3)")
-    p.add_argument("--lr", type=float, default=None, help="initial learning rate (default 0.1; quick 0.02)")
-    p.add_argument("--milestones", type=int, nargs="*", default=None,
+    p.add_argument("--dataset", choices=DATASETS, default="mnist",
+                   help="%(choices)s (default mnist; fashion-mnist has no paper numbers)")
+    p.add_argument("--bits", type=int, nargs="+", default=None, choices=range(1, 9), metavar="{1,...,8}",
+                   help=f"activation bit widths, each 1 to 8 (default {' '.join(map(str, GRID_BITS))})")
+    p.add_argument("--stes", nargs="+", default=None, choices=available_stes(), metavar="STE",
+                   help=f"STEs, from %(choices)s (default {' '.join(GRID_STES)})")
+    p.add_argument("--epochs", type=positive_int, default=None,
+                   help="epochs of each quantized cell (default 50; quick 1)")
+    p.add_argument("--pretrain-epochs", type=positive_int, default=None,
+                   help="epochs of the float cell (default 50; quick 3)")
+    p.add_argument("--lr", type=positive_float, default=None, help="initial learning rate (default 0.1; quick 0.02)")
+    p.add_argument("--milestones", type=positive_int, nargs="*", default=None,
                    help="epochs after which lr is divided by 10 (default 20 40; quick none)")
-    p.add_argument("--batch-size", type=int, default=None, help="default 64")
-    p.add_argument("--weight-decay", type=float, default=None, help="default 0 (the paper states none)")
-    p.add_argument("--train-limit", type=int, default=None, help="use this many evenly spaced training images")
-    p.add_argument("--test-limit", type=int, default=None, help="use this many evenly spaced test images")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default 64)")
+    p.add_argument("--weight-decay", type=non_negative_float, default=None,
+                   help="L2 weight decay (default 0: the paper states none)")
+    p.add_argument("--train-limit", type=positive_int, default=None,
+                   help="use this many evenly spaced training images")
+    p.add_argument("--test-limit", type=positive_int, default=None, help="use this many evenly spaced test images")
     p.add_argument("--subset", action="store_true", help="the bundled subset instead of the full data set")
     p.add_argument("--out", default=None, help="output folder (default results/table1, quick: results/table1-quick)")
-    p.add_argument("--data-dir", default=None,
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty folder that is not a tinyqnn grid (nothing there is deleted)")
+    p.add_argument("--data-dir", type=existing_dir, default=None,
                    help="folder with the IDX files (default: $TINYQNN_DATA, cache, download)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
+    add_threads_arg(p)
     p.add_argument("--quick", action="store_true",
                    help="CI / notebook size: bundled subset (1000 train / 500 test), 3 float + 1 quantized "
                         "epochs, lr 0.02")
@@ -490,21 +508,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from ..args import USER_ERRORS, one_line
+    from ..utils import (RunFolderError, default_num_threads, describe_folder, folder_state, recording_run,
+                         set_num_threads)
+
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, or a refused value (argparse printed why): a status, as for other errors
+        return int(done.code or 0)
+    set_num_threads(args.threads or default_num_threads())
     try:
         cfg = config_from_args(args)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    out = Path(args.out or ("results/table1-quick" if cfg.quick else "results/table1"))
-    cells = cfg.cells()
-    print(f"Table 1 grid on {cfg.dataset}{' (quick)' if cfg.quick else ''}: {len(cells)} cells "
-          f"({', '.join(cells)}) -> {out}/", flush=True)
-    start = time.perf_counter()
-    try:
-        run_grid(cfg, out, progress=not args.no_progress, plots=not args.no_plots, log=lambda s: print(s, flush=True))
-    except (ValueError, FileNotFoundError) as error:  # another configuration in --out, missing data, ...
-        print(f"error: {error}", file=sys.stderr)
+        out = Path(args.out or ("results/table1-quick" if cfg.quick else "results/table1"))
+        # the grid resumes its own runs (a manifest, or grid.json from before manifests); nothing else without --force
+        if folder_state(out) == "foreign" and not (out / "grid.json").is_file() and not args.force:
+            raise RunFolderError(f"{out} is not empty and is not a tinyqnn grid (it holds {describe_folder(out)}); "
+                                 "choose another --out, or pass --force to write the grid's files into it")
+        cells = cfg.cells()
+        print(f"Table 1 grid on {cfg.dataset}{' (quick)' if cfg.quick else ''}: {len(cells)} cells "
+              f"({', '.join(cells)}) -> {out}/", flush=True)
+        start = time.perf_counter()
+        with recording_run(out, "grid"):
+            run_grid(cfg, out, progress=not args.no_progress, plots=not args.no_plots,
+                     log=lambda s: print(s, flush=True))
+    except USER_ERRORS as error:  # another configuration in --out, missing data, a diverged cell, ...
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
     print(f"done in {time.perf_counter() - start:.0f} s: {out / 'table1.md'}, {out / 'table1.csv'}"
           + ("" if args.no_plots else f", {out / 'accuracy_vs_bits.png'}, {out / 'curves.png'}"))

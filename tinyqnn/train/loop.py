@@ -19,6 +19,18 @@ from .log import RunLog
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
+class TrainingDiverged(FloatingPointError):
+    """The loss or a parameter became NaN or infinite; training stops before the epoch is saved."""
+
+
+def _non_finite_parameter(model: nn.Module) -> str | None:
+    """Name of the first parameter holding a NaN or an infinity, or None."""
+    for name, param in model.named_parameters():
+        if not np.isfinite(param.data).all():
+            return name
+    return None
+
+
 def _nested_bars_render() -> bool:
     """True in a terminal or a notebook. A nested bar redraws with cursor-up codes, which a log file
     (``python -m tinyqnn demo > log``, CI) keeps as ``\x1b[A`` noise, so there only the epoch bar shows."""
@@ -52,14 +64,19 @@ def train_one_epoch(
     total_loss, correct, seen = 0.0, 0, 0
     start = time.perf_counter()
     bar = _progress(loader, progress, desc)
-    for x, y in bar:
+    batches = f" of {len(loader)}" if hasattr(loader, "__len__") else ""
+    for batch, (x, y) in enumerate(bar, 1):
         logits = model(x)
         loss = loss_fn(logits, y)
+        value = loss.item()
+        # Stop at the first bad number: one NaN step poisons every weight, and a later checkpoint would keep it.
+        if not np.isfinite(value):
+            raise TrainingDiverged(f"the training loss is {value} at batch {batch}{batches}")
         optimizer.zero_grad()
         loss.backward()
-        optimizer.step()
+        optimizer.step()  # a NaN weight from this step makes the next loss NaN; fit checks after the last one
         n = len(y)
-        total_loss += loss.item() * n
+        total_loss += value * n
         correct += int((logits.data.argmax(axis=1) == y.data).sum())
         seen += n
         if progress and hasattr(bar, "set_postfix"):
@@ -141,7 +158,16 @@ def fit(
         if callable(getattr(train_loader, "set_epoch", None)):
             train_loader.set_epoch(epoch)  # the batch order depends on the epoch: a resumed run sees the same
         lr = optimizer.param_groups[0]["lr"]
-        metrics = train_one_epoch(model, train_loader, optimizer, loss_fn, progress, desc=f"epoch {epoch}")
+        try:
+            metrics = train_one_epoch(model, train_loader, optimizer, loss_fn, progress, desc=f"epoch {epoch}")
+            bad = _non_finite_parameter(model)  # the last step met no loss check (once per epoch: it costs a pass)
+            if bad is not None:
+                raise TrainingDiverged(f"parameter {bad} is not finite after the last batch")
+        except TrainingDiverged as error:
+            kept = (f"the last good checkpoint {checkpoint} (epoch {epoch - 1}) is untouched"
+                    if checkpoint is not None and epoch > 1 and Path(checkpoint).exists() else "nothing was saved")
+            raise TrainingDiverged(f"training diverged in epoch {epoch}: {error} (lr {lr:g}); {kept}. "
+                                   "A smaller learning rate (or a look at that batch) may help") from None
         row: dict[str, float] = {"epoch": epoch, "lr": lr, "train_loss": metrics["loss"],
                                  "train_accuracy": metrics["accuracy"], "images_per_s": metrics["images_per_s"],
                                  "epoch_seconds": metrics["seconds"]}
