@@ -257,23 +257,27 @@ def plots(results: dict[str, dict[str, Any]], cells: list[dict[str, Any]], args:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tinyqnn hou-grid", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="results/hou/grid")
+    p.add_argument("--out", default="results/hou/grid", help="folder for cells, tables and plots (resumable)")
     p.add_argument("--dataset", choices=("fashion-mnist", "mnist", "fashion-mnist-subset", "mnist-subset"),
-                   default="fashion-mnist")
+                   default="fashion-mnist", help="data set: %(choices)s (default fashion-mnist)")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (default: $TINYQNN_DATA, cache, download)")
-    p.add_argument("--parts", nargs="+", choices=("grid", "clipping", "scaling"), default=["grid", "clipping", "scaling"])
-    p.add_argument("--weights", nargs="+", choices=tuple(WEIGHTS), default=list(WEIGHTS))
-    p.add_argument("--grads", nargs="+", choices=tuple(GRADS), default=list(GRADS))
-    p.add_argument("--scaling-workers", type=int, nargs="+", default=[1, 2, 4, 8])
-    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--parts", nargs="+", choices=("grid", "clipping", "scaling"), default=["grid", "clipping", "scaling"],
+                   help="which studies to run: %(choices)s (default all)")
+    p.add_argument("--weights", nargs="+", choices=tuple(WEIGHTS), default=list(WEIGHTS),
+                   help="weight quantizers: %(choices)s (default all)")
+    p.add_argument("--grads", nargs="+", choices=tuple(GRADS), default=list(GRADS),
+                   help="gradient quantizers: %(choices)s (default all)")
+    p.add_argument("--scaling-workers", type=int, nargs="+", default=[1, 2, 4, 8],
+                   help="worker counts of the weak-scaling study (default 1 2 4 8)")
+    p.add_argument("--hidden", type=int, default=256, help="hidden units of the MLP (default 256)")
     p.add_argument("--epochs", type=int, default=1, help="passes over the training set (sets the iterations)")
     p.add_argument("--iterations", type=int, default=0, help="iterations with 2 workers (overrides --epochs)")
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=1e-3, help="server learning rate (default 1e-3)")
     p.add_argument("--target-loss", type=float, default=0.6, help="for the weak-scaling 'iterations to reach'")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of data order, initialisation and quantizer streams")
     p.add_argument("--quick", action="store_true", help="bundled subset, few cells, 20 iterations (CI)")
-    p.add_argument("--fresh", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--fresh", action="store_true", help="recompute cells already stored in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     add_cluster_args(p)
     args = p.parse_args(argv)
     if args.quick:

@@ -148,14 +148,16 @@ def plot(results: dict[str, dict[str, Any]], ds: list[int], variants: list[str],
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tinyqnn hou-linear", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="results/hou/linear")
-    p.add_argument("--ds", type=int, nargs="+", default=[10, 100, 1000, 10000])
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--iterations", type=int, default=3000)
-    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    p.add_argument("--out", default="results/hou/linear", help="folder for cells, tables and plots (resumable)")
+    p.add_argument("--ds", type=int, nargs="+", default=[10, 100, 1000, 10000],
+                   help="dimensions d of the linear model (default 10 100 1000 10000)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per setting (default 3)")
+    p.add_argument("--iterations", type=int, default=3000, help="iterations T per run (default 3000)")
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+                   help="feature distributions: %(choices)s (default all)")
     p.add_argument("--quick", action="store_true", help="d in {10, 100}, 1 seed, 100 iterations (for CI)")
     p.add_argument("--fresh", action="store_true", help="recompute cells already stored in --out")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     add_cluster_args(p)
     args = p.parse_args(argv)
     if args.quick:

@@ -57,18 +57,19 @@ def run_cell(cell: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tinyqnn hou-mlp", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="results/hou/mlp")
+    p.add_argument("--out", default="results/hou/mlp", help="folder for cells, tables and plots (resumable)")
     p.add_argument("--dataset", choices=("mnist", "fashion-mnist", "mnist-subset", "fashion-mnist-subset"),
-                   default="mnist")
+                   default="mnist", help="data set: %(choices)s (default mnist)")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (default: $TINYQNN_DATA, cache, download)")
-    p.add_argument("--hidden", type=int, nargs="+", default=[64, 256, 1024, 4096])
-    p.add_argument("--iterations", type=int, default=400)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hidden", type=int, nargs="+", default=[64, 256, 1024, 4096],
+                   help="hidden units d (default 64 256 1024 4096)")
+    p.add_argument("--iterations", type=int, default=400, help="iterations per run (default 400)")
+    p.add_argument("--workers", type=int, default=2, help="data-parallel workers N (default 2)")
+    p.add_argument("--lr", type=float, default=0.1, help="base learning rate, decayed as lr/sqrt(t) (default 0.1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of data order, initialisation and quantizer streams")
     p.add_argument("--quick", action="store_true", help="bundled MNIST subset, d in {16, 64}, 30 iterations (CI)")
-    p.add_argument("--fresh", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--fresh", action="store_true", help="recompute cells already stored in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     add_cluster_args(p)
     args = p.parse_args(argv)
     if args.quick:
