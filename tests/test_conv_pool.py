@@ -121,6 +121,50 @@ def test_conv2d_gradients(case, seed):
     gradcheck(lambda x, w, *b: F.conv2d(x, w, *b, stride=stride, padding=padding), *inputs)
 
 
+@settings(max_examples=20, deadline=None)
+@given(conv_cases(), st.integers(1, 6), st.integers(1, 3000), st.integers(0, 2**31 - 1))
+def test_conv2d_in_sample_blocks(case, n, block_bytes, seed):
+    """Columns built a few samples at a time (any block size, a short last block) give the same
+    forward and gradients: the block size is forced tiny so that every batch is split."""
+    import tinyqnn.nn.ops.conv as conv_ops
+
+    xs, ws, stride, padding, bias = case
+    xs = (n, *xs[1:])
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    b = rng.standard_normal(ws[0]) if bias else None
+    saved, conv_ops.BLOCK_BYTES = conv_ops.BLOCK_BYTES, block_bytes
+    try:
+        out = F.conv2d(Tensor(x), Tensor(w), None if b is None else Tensor(b), stride=stride, padding=padding)
+        np.testing.assert_allclose(out.data, numpy_conv2d(x, w, b, stride, padding), rtol=1e-10, atol=1e-10)
+        gradcheck(lambda x, w: F.conv2d(x, w, stride=stride, padding=padding), x, w)
+    finally:
+        conv_ops.BLOCK_BYTES = saved
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [
+    ((3, 3), (1, 1), (1, 1)),  # stride 1: dx as a correlation with the flipped filters
+    ((2, 3), (1, 1), (1, 2)),  # padding = kernel - 1 along w: still the flipped path
+    ((1, 1), (1, 1), (1, 1)),  # padding >= kernel: col2im path even at stride 1
+    ((3, 2), (2, 3), (1, 0)),  # stride > 1: col2im path, stride does not divide the input
+])
+def test_conv2d_input_gradient_paths_against_torch_free_reference(kernel, stride, padding, rng):
+    """Both ways of computing dx agree with the transposed reference: dx = sum over outputs of
+    dout * the weights each output read, accumulated by explicit loops."""
+    x = rng.standard_normal((2, 3, 7, 8))
+    w = rng.standard_normal((4, 3, *kernel))
+    xt = Tensor(x, requires_grad=True)
+    out = F.conv2d(xt, Tensor(w), stride=stride, padding=padding)
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    (sh, sw), (ph, pw) = stride, padding
+    dxp = np.zeros((2, 3, 7 + 2 * ph, 8 + 2 * pw))
+    for r in range(out.shape[2]):
+        for s in range(out.shape[3]):
+            dxp[:, :, r * sh : r * sh + kernel[0], s * sw : s * sw + kernel[1]] += np.einsum("nf,fcij->ncij", g[:, :, r, s], w)
+    np.testing.assert_allclose(xt.grad.data, dxp[:, :, ph : ph + 7, pw : pw + 8], rtol=1e-10, atol=1e-10)
+
+
 def test_conv2d_lenet_shapes_float32(rng):
     """The LeNet-5 layers: float32 result equals a float64 NumPy computation, and stays float32."""
     for xs, ws, padding in [((64, 1, 28, 28), (6, 1, 5, 5), 2), ((64, 6, 14, 14), (16, 6, 5, 5), 0)]:

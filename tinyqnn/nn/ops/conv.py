@@ -1,19 +1,28 @@
-"""2-D convolution (cross-correlation, as in PyTorch) by im2col + one batched BLAS matmul.
+"""2-D convolution (cross-correlation, as in PyTorch) by im2col + BLAS, a block of samples at a time.
 
 Forward: every receptive field of the padded input is copied into a column ("im2col"), so the
-convolution becomes a matrix product with the flattened filters::
+convolution of one sample becomes a matrix product with the flattened filters::
 
-    cols[n, (c, i, j), (oh, ow)] = x_pad[n, c, oh*sh + i, ow*sw + j]     (N, C*KH*KW, OH*OW)
+    cols[n, (c, i, j), (oh, ow)] = x_pad[n, c, oh*sh + i, ow*sw + j]     (C*KH*KW, OH*OW) per sample
     out[n]                       = W2 @ cols[n]     with W2 = weight.reshape(F, C*KH*KW)
 
+The columns are KH*KW times larger than the input. Built for the whole batch at once they would be
+written to main memory and read back (75 MB per layer in ResNet-20's first stage); instead they are
+built for a few samples at a time (``column_blocks``) into one reused buffer small enough to stay in
+the CPU's cache, right before BLAS reads them. Nothing but the padded input is kept for backward,
+which rebuilds the columns the same way (a copy from cache is cheaper than storing them).
+
 Backward, from dout (N, F, OH, OW):
-    dW   = sum_n dout[n] @ cols[n].T          (reuses the forward's cols)
+    dW   = sum_n dout[n] @ cols[n].T          (columns rebuilt block by block)
     db   = dout summed over N, OH, OW
-    dx   = col2im(W2.T @ dout): each column is added back where it was read from. The sum runs
-           over the KH*KW kernel offsets; each offset is one small GEMM + one vectorized add
-           on a strided slice (see ``col2im_grad``).
+    dx   = for stride 1: the "full" correlation of dout (padded by K-1-p) with the flipped,
+           transposed filters, i.e. the forward computation again; for stride > 1:
+           col2im(W2.T @ dout[n]), each column added back where it was read from, one kernel
+           offset (one strided add) at a time.
 """
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -85,57 +94,101 @@ class Conv2d(Function):
     def forward(ctx: Context, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
                 stride=1, padding=0) -> np.ndarray:
         (sh, sw), (ph, pw), oh, ow = check_conv_args(x, w, b, stride, padding)
-        n, c, h, wd = x.shape
-        f, _, kh, kw = w.shape
-        # im2col: a strided view of all windows, then ONE copy into (N, C*KH*KW, OH*OW);
-        # this layout keeps the output width as the innermost (fast) axis of the copy
-        windows = sliding_window_view(pad_hw(x, ph, pw), (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
-        cols = windows.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, oh * ow)
-        out = np.matmul(w.reshape(f, -1), cols)  # (F, CKK) @ (N, CKK, P) -> (N, F, P): one GEMM per sample
+        x_pad = pad_hw(x, ph, pw)
+        out = correlate(x_pad, w, (sh, sw), (oh, ow))
         if b is not None:
-            out += b[:, None]
-        ctx.save_for_backward(cols if ctx.needs_input_grad[1] else None, w)
-        ctx.geometry = x.shape, (sh, sw), (ph, pw), (oh, ow)
-        return out.reshape(n, f, oh, ow)
+            out += b[:, None, None]
+        # backward rebuilds the columns from x_pad block by block (cheaper than keeping them: KH*KW x the input)
+        ctx.save_for_backward(x_pad if ctx.needs_input_grad[1] else None, w)
+        ctx.geometry = x.shape, (sh, sw), (ph, pw)
+        return out
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray):
-        cols, w = ctx.saved_tensors
-        x_shape, stride, padding, (oh, ow) = ctx.geometry
-        n, f = grad.shape[:2]
-        g = grad.reshape(n, f, oh * ow)
+        x_pad, w = ctx.saved_tensors
+        x_shape, stride, padding = ctx.geometry
         dx = dw = db = None
         if ctx.needs_input_grad[2]:  # out = ... + b: each bias entry feeds N*OH*OW outputs
-            db = g.sum(axis=(0, 2))
-        if ctx.needs_input_grad[1]:  # dW = sum_n dout[n] @ cols[n].T, computed as (cols[n] @ dout[n].T).T
-            dw = np.matmul(cols, g.transpose(0, 2, 1)).sum(axis=0).T.reshape(w.shape)
+            db = grad.sum(axis=(0, 2, 3))
+        if ctx.needs_input_grad[1]:
+            dw = weight_grad(x_pad, grad, w.shape, stride)
         if ctx.needs_input_grad[0]:
-            dx = col2im_grad(grad, w, x_shape, stride, padding)
+            dx = input_grad(grad, w, x_shape, stride, padding)
         return dx, dw, db
 
 
-def col2im_grad(grad: np.ndarray, w: np.ndarray, x_shape, stride, padding) -> np.ndarray:
-    """dL/dx of a convolution, one kernel offset at a time.
+#: bytes of columns built per block: small enough to stay in a core's L2 cache (1-2 MB on current CPUs)
+BLOCK_BYTES = 1 << 19
 
-    Input pixel x_pad[n, c, oh*sh + i, ow*sw + j] met weight w[f, c, i, j] in output (n, f, oh, ow),
-    so for each offset (i, j): dx_pad[:, :, i::sh, j::sw] += w[:, :, i, j].T @ dout (over f).
-    That is col2im(W2.T @ dout) without ever holding the whole (C*KH*KW, N*OH*OW) matrix: each
-    offset's slice is one small GEMM whose result is added while it is still in cache.
-    The work runs in (C, H, W, N) layout, so every add touches long contiguous runs (OW*N floats)
-    instead of rows of OW floats; one transpose at the end restores (N, C, H, W).
 
-    Shapes: grad (N, F, OH, OW), w (F, C, KH, KW) -> dx (N, C, H, W).
+def column_blocks(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+                  out_hw: tuple[int, int]) -> Iterator[tuple[int, int, np.ndarray]]:
+    """im2col, a block of samples at a time: yields ``(start, stop, cols)`` with
+    cols (stop - start, C*KH*KW, OH*OW) = the columns of samples start..stop-1.
+
+    ``cols`` is one buffer reused by every block: use it before asking for the next.
+    Shapes: x_pad (N, C, Hp, Wp) (already padded).
+    """
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
+    n, c = x_pad.shape[:2]
+    # a strided view of all windows (no copy): (N, C, OH, OW, KH, KW) -> (N, C, KH, KW, OH, OW)
+    windows = sliding_window_view(x_pad, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].transpose(0, 1, 4, 5, 2, 3)
+    per_sample = c * kh * kw * oh * ow
+    block = max(1, min(n, BLOCK_BYTES // (per_sample * x_pad.itemsize)))
+    buffer = np.empty((block, c, kh, kw, oh, ow), dtype=x_pad.dtype)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        cols = buffer[: stop - start]
+        np.copyto(cols, windows[start:stop])  # the one im2col copy, into cache
+        yield start, stop, cols.reshape(stop - start, c * kh * kw, oh * ow)
+
+
+def correlate(x_pad: np.ndarray, w: np.ndarray, stride: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
+    """out[n] = W2 @ cols[n], block by block. Shapes: x_pad (N, C, Hp, Wp), w (F, C, KH, KW) -> (N, F, OH, OW)."""
+    n, f = x_pad.shape[0], w.shape[0]
+    w2 = w.reshape(f, -1)
+    out = np.empty((n, f, out_hw[0] * out_hw[1]), dtype=x_pad.dtype)
+    for start, stop, cols in column_blocks(x_pad, w.shape[2:], stride, out_hw):
+        np.matmul(w2, cols, out=out[start:stop])  # one GEMM (F, CKK) @ (CKK, OH*OW) per sample
+    return out.reshape(n, f, *out_hw)
+
+
+def weight_grad(x_pad: np.ndarray, grad: np.ndarray, w_shape: tuple[int, ...], stride: tuple[int, int]) -> np.ndarray:
+    """dW = sum_n dout[n] @ cols[n].T. Shapes: x_pad (N, C, Hp, Wp), grad (N, F, OH, OW) -> (F, C, KH, KW)."""
+    n, f, oh, ow = grad.shape
+    g = grad.reshape(n, f, oh * ow)
+    dw = np.zeros((f, int(np.prod(w_shape[1:]))), dtype=grad.dtype)
+    for start, stop, cols in column_blocks(x_pad, w_shape[2:], stride, (oh, ow)):
+        dw += np.matmul(g[start:stop], cols.transpose(0, 2, 1)).sum(axis=0)
+    return dw.reshape(w_shape)
+
+
+def input_grad(grad: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], stride: tuple[int, int],
+               padding: tuple[int, int]) -> np.ndarray:
+    """dL/dx of a convolution. Shapes: grad (N, F, OH, OW), w (F, C, KH, KW) -> dx (N, C, H, W).
+
+    Input pixel x_pad[n, c, oh*sh + i, ow*sw + j] met w[f, c, i, j] in output (n, f, oh, ow). With
+    stride 1 that makes dx[n, c] a correlation of dout, padded by K-1-p, with the filters flipped
+    (i -> KH-1-i) and transposed (f <-> c): the forward machinery computes it. Otherwise each
+    column of W2.T @ dout[n] is added back at its offset (col2im).
     """
     n, c, h, wd = x_shape
     f, _, kh, kw = w.shape
     (sh, sw), (ph, pw) = stride, padding
     oh, ow = grad.shape[2:]
-    g_t = grad.transpose(1, 2, 3, 0).reshape(f, oh * ow * n)  # (F, OH*OW*N), a copy
-    w_t = np.ascontiguousarray(w.transpose(2, 3, 1, 0))  # (KH, KW, C, F): w_t[i, j] = w[:, :, i, j].T
-    dx_pad = np.zeros((c, h + 2 * ph, wd + 2 * pw, n), dtype=grad.dtype)
-    contribution = np.empty((c, oh * ow * n), dtype=grad.dtype)  # reused by every offset
-    for i in range(kh):  # loop over kernel offsets only; each step covers all pixels, samples, channels
-        for j in range(kw):
-            np.matmul(w_t[i, j], g_t, out=contribution)
-            dx_pad[:, i : i + sh * oh : sh, j : j + sw * ow : sw] += contribution.reshape(c, oh, ow, n)
-    return np.ascontiguousarray(dx_pad[:, ph : ph + h, pw : pw + wd].transpose(3, 0, 1, 2))
+    if (sh, sw) == (1, 1) and ph < kh and pw < kw:
+        flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, F, KH, KW)
+        return correlate(pad_hw(grad, kh - 1 - ph, kw - 1 - pw), flipped, (1, 1), (h, wd))
+    w2t = np.ascontiguousarray(w.reshape(f, -1).T)  # (C*KH*KW, F)
+    g = grad.reshape(n, f, oh * ow)
+    dx_pad = np.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=grad.dtype)
+    block = max(1, min(n, BLOCK_BYTES // (c * kh * kw * oh * ow * grad.itemsize)))
+    dcols = np.empty((block, c * kh * kw, oh * ow), dtype=grad.dtype)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        d = np.matmul(w2t, g[start:stop], out=dcols[: stop - start]).reshape(stop - start, c, kh, kw, oh, ow)
+        target = dx_pad[start:stop]
+        for i in range(kh):  # loop over kernel offsets only; each add covers the block's pixels and channels
+            for j in range(kw):
+                target[:, :, i : i + sh * oh : sh, j : j + sw * ow : sw] += d[:, :, i, j]
+    return dx_pad[:, :, ph : ph + h, pw : pw + wd]
