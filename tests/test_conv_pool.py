@@ -133,13 +133,14 @@ def test_conv2d_in_sample_blocks(case, n, block_bytes, seed):
     rng = np.random.default_rng(seed)
     x, w = rng.standard_normal(xs), rng.standard_normal(ws)
     b = rng.standard_normal(ws[0]) if bias else None
-    saved, conv_ops.BLOCK_BYTES = conv_ops.BLOCK_BYTES, block_bytes
+    saved = conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES
+    conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES = block_bytes, 0  # the large-layer paths, on small data
     try:
         out = F.conv2d(Tensor(x), Tensor(w), None if b is None else Tensor(b), stride=stride, padding=padding)
         np.testing.assert_allclose(out.data, numpy_conv2d(x, w, b, stride, padding), rtol=1e-10, atol=1e-10)
         gradcheck(lambda x, w: F.conv2d(x, w, stride=stride, padding=padding), x, w)
     finally:
-        conv_ops.BLOCK_BYTES = saved
+        conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES = saved
 
 
 @pytest.mark.parametrize("kernel, stride, padding", [
@@ -148,9 +149,13 @@ def test_conv2d_in_sample_blocks(case, n, block_bytes, seed):
     ((1, 1), (1, 1), (1, 1)),  # padding >= kernel: col2im path even at stride 1
     ((3, 2), (2, 3), (1, 0)),  # stride > 1: col2im path, stride does not divide the input
 ])
-def test_conv2d_input_gradient_paths_against_torch_free_reference(kernel, stride, padding, rng):
-    """Both ways of computing dx agree with the transposed reference: dx = sum over outputs of
-    dout * the weights each output read, accumulated by explicit loops."""
+@pytest.mark.parametrize("whole_batch_bytes", [0, 1 << 23])
+def test_conv2d_input_gradient_paths_against_loop_reference(kernel, stride, padding, whole_batch_bytes, rng, monkeypatch):
+    """Every way of computing dx (flipped filters, col2im for small and for large layers) agrees with
+    the transposed reference: dx = sum over outputs of dout * the weights each output read."""
+    import tinyqnn.nn.ops.conv as conv_ops
+
+    monkeypatch.setattr(conv_ops, "WHOLE_BATCH_BYTES", whole_batch_bytes)
     x = rng.standard_normal((2, 3, 7, 8))
     w = rng.standard_normal((4, 3, *kernel))
     xt = Tensor(x, requires_grad=True)

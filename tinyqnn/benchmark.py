@@ -217,8 +217,7 @@ def _machine_busy_seconds() -> float | None:
 
 
 def _process_seconds() -> float:
-    t = os.times()
-    return t.user + t.system
+    return time.process_time()  # every thread of this process; finer than os.times()' clock ticks
 
 
 @dataclass
@@ -320,9 +319,19 @@ def run(model: str = "lenet5", threads: tuple[int, ...] = (2,), repeats: int = 7
     result["median"] = {name: {mode: statistics.median(s["images_per_s"] for s in samples)
                                for mode, samples in modes.items()}
                         for name, modes in result["samples"].items()}
+    # images per second of this process's CPU time: with one thread, a steadier measure on a shared
+    # machine (time spent waiting for a core is not counted, though cache contention still is)
+    result["median_per_cpu_s"] = {
+        name: {mode: statistics.median(s["images_per_s"] * s["wall_s"] / max(s["cpu_s"], 1e-9) for s in samples)
+               for mode, samples in modes.items()}
+        for name, modes in result["samples"].items() if name.endswith("/1t")}
     result["ratio"] = {f"{t}t": {mode: result["median"][f"tinyqnn/{t}t"][mode] / result["median"][f"pytorch/{t}t"][mode]
                                  for mode in ("train", "inference")}
                        for t in threads if f"pytorch/{t}t" in result["median"]}
+    cpu = result["median_per_cpu_s"]
+    if "pytorch/1t" in cpu:
+        result["ratio_per_cpu_s"] = {mode: cpu["tinyqnn/1t"][mode] / cpu["pytorch/1t"][mode]
+                                     for mode in ("train", "inference")}
     others = [s["others_cores"] for modes in result["samples"].values() for samples in modes.values()
               for s in samples if s["others_cores"] is not None]
     result["others_cores"] = {"median": statistics.median(others), "max": max(others)} if others else None
@@ -361,6 +370,13 @@ def report(result: dict) -> str:
         lines.append(f"{name:14s}{med['train']:14.1f}{med['inference']:14.1f}")
     for t, r in result["ratio"].items():
         lines.append(f"{'ratio/' + t:14s}{r['train']:14.2f}{r['inference']:14.2f}   (tinyqnn / PyTorch, {t[:-1]} threads each)")
+    if result["median_per_cpu_s"]:
+        lines.append("per CPU-second of this process (1 thread; waiting for a core not counted):")
+        for name, med in result["median_per_cpu_s"].items():
+            lines.append(f"{name:14s}{med['train']:14.1f}{med['inference']:14.1f}")
+        if "ratio_per_cpu_s" in result:
+            r = result["ratio_per_cpu_s"]
+            lines.append(f"{'ratio/1t':14s}{r['train']:14.2f}{r['inference']:14.2f}   (per CPU-second)")
     if result["others_cores"] is not None:
         lines.append(f"other processes' CPU use while measuring: median {result['others_cores']['median']:.2f}, "
                      f"max {result['others_cores']['max']:.2f} cores")

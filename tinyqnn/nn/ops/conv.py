@@ -22,7 +22,7 @@ Backward, from dout (N, F, OH, OW):
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -96,10 +96,11 @@ class Conv2d(Function):
         (sh, sw), (ph, pw), oh, ow = check_conv_args(x, w, b, stride, padding)
         x_pad = pad_hw(x, ph, pw)
         out = correlate(x_pad, w, (sh, sw), (oh, ow))
+        # backward rebuilds the columns from x_pad block by block: keeping them (KH*KW times the input)
+        # would push them out of cache and was measured slower, even for LeNet's 4-5 MB
+        ctx.save_for_backward(x_pad if ctx.needs_input_grad[1] else None, w)
         if b is not None:
             out += b[:, None, None]
-        # backward rebuilds the columns from x_pad block by block (cheaper than keeping them: KH*KW x the input)
-        ctx.save_for_backward(x_pad if ctx.needs_input_grad[1] else None, w)
         ctx.geometry = x.shape, (sh, sw), (ph, pw)
         return out
 
@@ -111,7 +112,7 @@ class Conv2d(Function):
         if ctx.needs_input_grad[2]:  # out = ... + b: each bias entry feeds N*OH*OW outputs
             db = grad.sum(axis=(0, 2, 3))
         if ctx.needs_input_grad[1]:
-            dw = weight_grad(x_pad, grad, w.shape, stride)
+            dw = weight_grad(column_blocks(x_pad, w.shape[2:], stride, grad.shape[2:]), grad, w.shape)
         if ctx.needs_input_grad[0]:
             dx = input_grad(grad, w, x_shape, stride, padding)
         return dx, dw, db
@@ -119,14 +120,18 @@ class Conv2d(Function):
 
 #: bytes of columns built per block: small enough to stay in a core's L2 cache (1-2 MB on current CPUs)
 BLOCK_BYTES = 1 << 19
+#: dx of layers whose whole-batch columns are at most this large is computed for the whole batch at
+#: once in a (C, H, W, N) layout (LeNet); larger layers go block by block
+WHOLE_BATCH_BYTES = 1 << 23
 
 
-def column_blocks(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
-                  out_hw: tuple[int, int]) -> Iterator[tuple[int, int, np.ndarray]]:
+def column_blocks(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], out_hw: tuple[int, int],
+                  block: int | None = None) -> Iterator[tuple[int, int, np.ndarray]]:
     """im2col, a block of samples at a time: yields ``(start, stop, cols)`` with
     cols (stop - start, C*KH*KW, OH*OW) = the columns of samples start..stop-1.
 
     ``cols`` is one buffer reused by every block: use it before asking for the next.
+    ``block``: samples per block (default: as many as fit in ``BLOCK_BYTES``).
     Shapes: x_pad (N, C, Hp, Wp) (already padded).
     """
     (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
@@ -134,7 +139,7 @@ def column_blocks(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int,
     # a strided view of all windows (no copy): (N, C, OH, OW, KH, KW) -> (N, C, KH, KW, OH, OW)
     windows = sliding_window_view(x_pad, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].transpose(0, 1, 4, 5, 2, 3)
     per_sample = c * kh * kw * oh * ow
-    block = max(1, min(n, BLOCK_BYTES // (per_sample * x_pad.itemsize)))
+    block = block or max(1, min(n, BLOCK_BYTES // (per_sample * x_pad.itemsize)))
     buffer = np.empty((block, c, kh, kw, oh, ow), dtype=x_pad.dtype)
     for start in range(0, n, block):
         stop = min(start + block, n)
@@ -153,12 +158,15 @@ def correlate(x_pad: np.ndarray, w: np.ndarray, stride: tuple[int, int], out_hw:
     return out.reshape(n, f, *out_hw)
 
 
-def weight_grad(x_pad: np.ndarray, grad: np.ndarray, w_shape: tuple[int, ...], stride: tuple[int, int]) -> np.ndarray:
-    """dW = sum_n dout[n] @ cols[n].T. Shapes: x_pad (N, C, Hp, Wp), grad (N, F, OH, OW) -> (F, C, KH, KW)."""
+def weight_grad(blocks: Iterable[tuple[int, int, np.ndarray]], grad: np.ndarray, w_shape: tuple[int, ...]) -> np.ndarray:
+    """dW = sum_n dout[n] @ cols[n].T over ``blocks`` of columns as ``column_blocks`` yields them.
+
+    Shapes: grad (N, F, OH, OW), cols (block, C*KH*KW, OH*OW) -> dW (F, C, KH, KW).
+    """
     n, f, oh, ow = grad.shape
     g = grad.reshape(n, f, oh * ow)
     dw = np.zeros((f, int(np.prod(w_shape[1:]))), dtype=grad.dtype)
-    for start, stop, cols in column_blocks(x_pad, w_shape[2:], stride, (oh, ow)):
+    for start, stop, cols in blocks:
         dw += np.matmul(g[start:stop], cols.transpose(0, 2, 1)).sum(axis=0)
     return dw.reshape(w_shape)
 
@@ -169,16 +177,19 @@ def input_grad(grad: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], stride
 
     Input pixel x_pad[n, c, oh*sh + i, ow*sw + j] met w[f, c, i, j] in output (n, f, oh, ow). With
     stride 1 that makes dx[n, c] a correlation of dout, padded by K-1-p, with the filters flipped
-    (i -> KH-1-i) and transposed (f <-> c): the forward machinery computes it. Otherwise each
-    column of W2.T @ dout[n] is added back at its offset (col2im).
+    (i -> KH-1-i) and transposed (f <-> c): the forward machinery computes it, used where dx and dout
+    have the same size (ResNet's 3x3 convolutions). Otherwise each column of W2.T @ dout[n] is added
+    back at its offset (col2im), which does no work on padding.
     """
     n, c, h, wd = x_shape
     f, _, kh, kw = w.shape
     (sh, sw), (ph, pw) = stride, padding
     oh, ow = grad.shape[2:]
-    if (sh, sw) == (1, 1) and ph < kh and pw < kw:
+    if (sh, sw) == (1, 1) and (oh, ow) == (h, wd):  # "same" size (ph < kh): no work on extra padding
         flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, F, KH, KW)
         return correlate(pad_hw(grad, kh - 1 - ph, kw - 1 - pw), flipped, (1, 1), (h, wd))
+    if n * c * kh * kw * oh * ow * grad.itemsize <= WHOLE_BATCH_BYTES:
+        return col2im_whole_batch(grad, w, x_shape, stride, padding)
     w2t = np.ascontiguousarray(w.reshape(f, -1).T)  # (C*KH*KW, F)
     g = grad.reshape(n, f, oh * ow)
     dx_pad = np.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=grad.dtype)
@@ -192,3 +203,28 @@ def input_grad(grad: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], stride
             for j in range(kw):
                 target[:, :, i : i + sh * oh : sh, j : j + sw * ow : sw] += d[:, :, i, j]
     return dx_pad[:, :, ph : ph + h, pw : pw + wd]
+
+
+def col2im_whole_batch(grad: np.ndarray, w: np.ndarray, x_shape, stride, padding) -> np.ndarray:
+    """dL/dx for small layers, the whole batch at once, one kernel offset at a time.
+
+    For each offset (i, j): dx_pad[:, :, i::sh, j::sw] += w[:, :, i, j].T @ dout (over f): one small
+    GEMM whose result is added while it is still in cache. The work runs in (C, H, W, N) layout, so
+    every add touches long contiguous runs (OW*N values) instead of rows of OW values; one transpose
+    at the end restores (N, C, H, W).
+
+    Shapes: grad (N, F, OH, OW), w (F, C, KH, KW) -> dx (N, C, H, W).
+    """
+    n, c, h, wd = x_shape
+    f, _, kh, kw = w.shape
+    (sh, sw), (ph, pw) = stride, padding
+    oh, ow = grad.shape[2:]
+    g_t = grad.transpose(1, 2, 3, 0).reshape(f, oh * ow * n)  # (F, OH*OW*N), a copy
+    w_t = np.ascontiguousarray(w.transpose(2, 3, 1, 0))  # (KH, KW, C, F): w_t[i, j] = w[:, :, i, j].T
+    dx_pad = np.zeros((c, h + 2 * ph, wd + 2 * pw, n), dtype=grad.dtype)
+    contribution = np.empty((c, oh * ow * n), dtype=grad.dtype)  # reused by every offset
+    for i in range(kh):
+        for j in range(kw):
+            np.matmul(w_t[i, j], g_t, out=contribution)
+            dx_pad[:, i : i + sh * oh : sh, j : j + sw * ow : sw] += contribution.reshape(c, oh, ow, n)
+    return np.ascontiguousarray(dx_pad[:, ph : ph + h, pw : pw + wd].transpose(3, 0, 1, 2))
