@@ -121,11 +121,12 @@ def test_conv2d_gradients(case, seed):
     gradcheck(lambda x, w, *b: F.conv2d(x, w, *b, stride=stride, padding=padding), *inputs)
 
 
-@settings(max_examples=20, deadline=None)
-@given(conv_cases(), st.integers(1, 6), st.integers(1, 3000), st.integers(0, 2**31 - 1))
-def test_conv2d_in_sample_blocks(case, n, block_bytes, seed):
-    """Columns built a few samples at a time (any block size, a short last block) give the same
-    forward and gradients: the block size is forced tiny so that every batch is split."""
+@settings(max_examples=30, deadline=None)
+@given(conv_cases(), st.integers(1, 6), st.integers(1, 3000), st.booleans(), st.integers(0, 2**31 - 1))
+def test_conv2d_in_sample_blocks(case, n, block_bytes, rows, seed):
+    """Columns built a few samples at a time (any block size, a short last block), in full or per kernel
+    row, give the same forward and gradients: the block size is forced tiny so that every batch is
+    split, and the per-row path is forced on (where the stride allows it) or off."""
     import tinyqnn.nn.ops.conv as conv_ops
 
     xs, ws, stride, padding, bias = case
@@ -133,14 +134,15 @@ def test_conv2d_in_sample_blocks(case, n, block_bytes, seed):
     rng = np.random.default_rng(seed)
     x, w = rng.standard_normal(xs), rng.standard_normal(ws)
     b = rng.standard_normal(ws[0]) if bias else None
-    saved = conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES
-    conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES = block_bytes, 0  # the large-layer paths, on small data
+    saved = conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES, conv_ops.MIN_ROW_DEPTH
+    # the large-layer paths, on small data
+    conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES, conv_ops.MIN_ROW_DEPTH = block_bytes, 0, 1 if rows else 10**9
     try:
         out = F.conv2d(Tensor(x), Tensor(w), None if b is None else Tensor(b), stride=stride, padding=padding)
         np.testing.assert_allclose(out.data, numpy_conv2d(x, w, b, stride, padding), rtol=1e-10, atol=1e-10)
         gradcheck(lambda x, w: F.conv2d(x, w, stride=stride, padding=padding), x, w)
     finally:
-        conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES = saved
+        conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES, conv_ops.MIN_ROW_DEPTH = saved
 
 
 @pytest.mark.parametrize("kernel, stride, padding", [
@@ -156,6 +158,7 @@ def test_conv2d_input_gradient_paths_against_loop_reference(kernel, stride, padd
     import tinyqnn.nn.ops.conv as conv_ops
 
     monkeypatch.setattr(conv_ops, "WHOLE_BATCH_BYTES", whole_batch_bytes)
+    monkeypatch.setattr(conv_ops, "MIN_ROW_DEPTH", 1)  # per-kernel-row columns wherever the stride allows
     x = rng.standard_normal((2, 3, 7, 8))
     w = rng.standard_normal((4, 3, *kernel))
     xt = Tensor(x, requires_grad=True)

@@ -10,7 +10,9 @@ The columns are KH*KW times larger than the input. Built for the whole batch at 
 written to main memory and read back (75 MB per layer in ResNet-20's first stage); instead they are
 built for a few samples at a time (``column_blocks``) into one reused buffer small enough to stay in
 the CPU's cache, right before BLAS reads them. Nothing but the padded input is kept for backward,
-which rebuilds the columns the same way (a copy from cache is cheaper than storing them).
+which rebuilds the columns the same way (a copy from cache is cheaper than storing them). With
+vertical stride 1 and deep enough inputs (ResNet's 3x3 layers) only the KW horizontal offsets are
+copied (``row_blocks``); each kernel row's columns are then a strided view BLAS reads in place.
 
 Backward, from dout (N, F, OH, OW):
     dW   = sum_n dout[n] @ cols[n].T          (columns rebuilt block by block)
@@ -22,7 +24,7 @@ Backward, from dout (N, F, OH, OW):
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -112,7 +114,7 @@ class Conv2d(Function):
         if ctx.needs_input_grad[2]:  # out = ... + b: each bias entry feeds N*OH*OW outputs
             db = grad.sum(axis=(0, 2, 3))
         if ctx.needs_input_grad[1]:
-            dw = weight_grad(column_blocks(x_pad, w.shape[2:], stride, grad.shape[2:]), grad, w.shape)
+            dw = weight_grad(x_pad, grad, w.shape, stride)
         if ctx.needs_input_grad[0]:
             dx = input_grad(grad, w, x_shape, stride, padding)
         return dx, dw, db
@@ -148,27 +150,78 @@ def column_blocks(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int,
         yield start, stop, cols.reshape(stop - start, c * kh * kw, oh * ow)
 
 
+#: the per-kernel-row GEMMs have C*KW as their inner dimension; below this, BLAS runs them slowly
+MIN_ROW_DEPTH = 32
+
+
+def use_rows(stride: tuple[int, int], depth: int) -> bool:
+    """Half-way im2col (``row_blocks``) needs vertical stride 1 and pays off for C*KW >= MIN_ROW_DEPTH."""
+    return stride[0] == 1 and depth >= MIN_ROW_DEPTH
+
+
+def row_blocks(x_pad: np.ndarray, kw: int, sw: int, ow: int) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Half-way im2col for vertical stride 1, a block of samples at a time: yields ``(start, stop, rows)``
+    with rows (stop - start, C*KW, Hp*OW), rows[n, (c, j), (y, ow)] = x_pad[n, c, y, ow*sw + j].
+
+    Only the KW horizontal offsets are copied (a third of the columns for 3x3 kernels): for kernel
+    row i, ``rows[:, :, i*OW : i*OW + OH*OW]`` IS the (C*KW, OH*OW) matrix of columns, a strided view
+    that BLAS reads in place. ``rows`` is one reused buffer. Shapes: x_pad (N, C, Hp, Wp).
+    """
+    n, c, hp = x_pad.shape[:3]
+    windows = sliding_window_view(x_pad, kw, axis=3)[:, :, :, ::sw].transpose(0, 1, 4, 2, 3)  # (N, C, KW, Hp, OW)
+    block = max(1, min(n, BLOCK_BYTES // (c * kw * hp * ow * x_pad.itemsize)))
+    buffer = np.empty((block, c, kw, hp, ow), dtype=x_pad.dtype)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        rows = buffer[: stop - start]
+        np.copyto(rows, windows[start:stop])
+        yield start, stop, rows.reshape(stop - start, c * kw, hp * ow)
+
+
 def correlate(x_pad: np.ndarray, w: np.ndarray, stride: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
-    """out[n] = W2 @ cols[n], block by block. Shapes: x_pad (N, C, Hp, Wp), w (F, C, KH, KW) -> (N, F, OH, OW)."""
-    n, f = x_pad.shape[0], w.shape[0]
-    w2 = w.reshape(f, -1)
-    out = np.empty((n, f, out_hw[0] * out_hw[1]), dtype=x_pad.dtype)
-    for start, stop, cols in column_blocks(x_pad, w.shape[2:], stride, out_hw):
-        np.matmul(w2, cols, out=out[start:stop])  # one GEMM (F, CKK) @ (CKK, OH*OW) per sample
-    return out.reshape(n, f, *out_hw)
+    """out[n] = W2 @ cols[n], block by block. Shapes: x_pad (N, C, Hp, Wp), w (F, C, KH, KW) -> (N, F, OH, OW).
+
+    Vertical stride 1: out[n] = sum over kernel rows i of W[:, :, i, :] @ (row i's view of ``row_blocks``).
+    """
+    (n, c), (f, _, kh, kw), (oh, ow) = x_pad.shape[:2], w.shape, out_hw
+    p = oh * ow
+    out = np.empty((n, f, p), dtype=x_pad.dtype)
+    if not use_rows(stride, c * kw):
+        w2 = w.reshape(f, -1)
+        for start, stop, cols in column_blocks(x_pad, (kh, kw), stride, out_hw):
+            np.matmul(w2, cols, out=out[start:stop])  # one GEMM (F, C*KH*KW) @ (C*KH*KW, OH*OW) per sample
+        return out.reshape(n, f, oh, ow)
+    w_rows = np.ascontiguousarray(w.transpose(2, 0, 1, 3)).reshape(kh, f, c * kw)  # w_rows[i] = W[:, :, i, :]
+    partial = np.empty(0, dtype=out.dtype)
+    for start, stop, rows in row_blocks(x_pad, kw, stride[1], ow):
+        o = out[start:stop]
+        np.matmul(w_rows[0], rows[:, :, :p], out=o)
+        if partial.shape != o.shape:
+            partial = np.empty_like(o)
+        for i in range(1, kh):  # add the other kernel rows while the block is still in cache
+            o += np.matmul(w_rows[i], rows[:, :, i * ow : i * ow + p], out=partial)
+    return out.reshape(n, f, oh, ow)
 
 
-def weight_grad(blocks: Iterable[tuple[int, int, np.ndarray]], grad: np.ndarray, w_shape: tuple[int, ...]) -> np.ndarray:
-    """dW = sum_n dout[n] @ cols[n].T over ``blocks`` of columns as ``column_blocks`` yields them.
+def weight_grad(x_pad: np.ndarray, grad: np.ndarray, w_shape: tuple[int, ...], stride: tuple[int, int]) -> np.ndarray:
+    """dW = sum_n dout[n] @ cols[n].T, columns rebuilt block by block (per kernel row at vertical stride 1).
 
-    Shapes: grad (N, F, OH, OW), cols (block, C*KH*KW, OH*OW) -> dW (F, C, KH, KW).
+    Shapes: x_pad (N, C, Hp, Wp), grad (N, F, OH, OW) -> dW (F, C, KH, KW).
     """
     n, f, oh, ow = grad.shape
-    g = grad.reshape(n, f, oh * ow)
-    dw = np.zeros((f, int(np.prod(w_shape[1:]))), dtype=grad.dtype)
-    for start, stop, cols in blocks:
-        dw += np.matmul(g[start:stop], cols.transpose(0, 2, 1)).sum(axis=0)
-    return dw.reshape(w_shape)
+    _, c, kh, kw = w_shape
+    p = oh * ow
+    g = grad.reshape(n, f, p)
+    if not use_rows(stride, c * kw):
+        dw = np.zeros((f, c * kh * kw), dtype=grad.dtype)
+        for start, stop, cols in column_blocks(x_pad, (kh, kw), stride, (oh, ow)):
+            dw += np.matmul(g[start:stop], cols.transpose(0, 2, 1)).sum(axis=0)
+        return dw.reshape(w_shape)
+    dw_rows = np.zeros((kh, f, c * kw), dtype=grad.dtype)  # dw_rows[i] = dW[:, :, i, :]
+    for start, stop, rows in row_blocks(x_pad, kw, stride[1], ow):
+        for i in range(kh):
+            dw_rows[i] += np.matmul(g[start:stop], rows[:, :, i * ow : i * ow + p].transpose(0, 2, 1)).sum(axis=0)
+    return np.ascontiguousarray(dw_rows.reshape(kh, f, c, kw).transpose(1, 2, 0, 3))
 
 
 def input_grad(grad: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], stride: tuple[int, int],
