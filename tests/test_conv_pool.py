@@ -122,11 +122,13 @@ def test_conv2d_gradients(case, seed):
 
 
 @settings(max_examples=30, deadline=None)
-@given(conv_cases(), st.integers(1, 6), st.integers(1, 3000), st.booleans(), st.integers(0, 2**31 - 1))
-def test_conv2d_in_sample_blocks(case, n, block_bytes, rows, seed):
+@given(conv_cases(), st.integers(1, 6), st.integers(1, 3000), st.booleans(), st.integers(1, 3),
+       st.integers(0, 2**31 - 1))
+def test_conv2d_in_sample_blocks(case, n, block_bytes, rows, threads, seed):
     """Columns built a few samples at a time (any block size, a short last block), in full or per kernel
     row, give the same forward and gradients: the block size is forced tiny so that every batch is
-    split, and the per-row path is forced on (where the stride allows it) or off."""
+    split, the per-row path is forced on (where the stride allows it) or off, and the batch is
+    shared by 1-3 threads (more threads than samples included)."""
     import tinyqnn.nn.ops.conv as conv_ops
 
     xs, ws, stride, padding, bias = case
@@ -134,15 +136,16 @@ def test_conv2d_in_sample_blocks(case, n, block_bytes, rows, seed):
     rng = np.random.default_rng(seed)
     x, w = rng.standard_normal(xs), rng.standard_normal(ws)
     b = rng.standard_normal(ws[0]) if bias else None
-    saved = conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES, conv_ops.MIN_ROW_DEPTH
+    saved = conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES, conv_ops.MIN_ROW_DEPTH, conv_ops.THREADS
     # the large-layer paths, on small data
-    conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES, conv_ops.MIN_ROW_DEPTH = block_bytes, 0, 1 if rows else 10**9
+    conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES = block_bytes, 0
+    conv_ops.MIN_ROW_DEPTH, conv_ops.THREADS = 1 if rows else 10**9, threads
     try:
         out = F.conv2d(Tensor(x), Tensor(w), None if b is None else Tensor(b), stride=stride, padding=padding)
         np.testing.assert_allclose(out.data, numpy_conv2d(x, w, b, stride, padding), rtol=1e-10, atol=1e-10)
         gradcheck(lambda x, w: F.conv2d(x, w, stride=stride, padding=padding), x, w)
     finally:
-        conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES, conv_ops.MIN_ROW_DEPTH = saved
+        conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES, conv_ops.MIN_ROW_DEPTH, conv_ops.THREADS = saved
 
 
 @pytest.mark.parametrize("kernel, stride, padding", [
@@ -171,6 +174,31 @@ def test_conv2d_input_gradient_paths_against_loop_reference(kernel, stride, padd
         for s in range(out.shape[3]):
             dxp[:, :, r * sh : r * sh + kernel[0], s * sw : s * sw + kernel[1]] += np.einsum("nf,fcij->ncij", g[:, :, r, s], w)
     np.testing.assert_allclose(xt.grad.data, dxp[:, :, ph : ph + 7, pw : pw + 8], rtol=1e-10, atol=1e-10)
+
+
+def test_conv2d_threads_split_the_batch_and_agree(rng, monkeypatch):
+    """With THREADS > 1 every path runs on slices of the batch in worker threads; results are identical."""
+    import threading
+
+    import tinyqnn.nn.ops.conv as conv_ops
+
+    x, w = rng.standard_normal((5, 4, 9, 9)), rng.standard_normal((3, 4, 3, 3))
+    results, original = {}, conv_ops.correlate_into
+    for threads in (1, 2):
+        monkeypatch.setattr(conv_ops, "THREADS", threads)
+        monkeypatch.setattr(conv_ops, "WHOLE_BATCH_BYTES", 0)
+        monkeypatch.setattr(conv_ops, "MIN_ROW_DEPTH", 1)
+        seen = set()
+        monkeypatch.setattr(conv_ops, "correlate_into",
+                            lambda *a: seen.add(threading.current_thread().name) or original(*a))
+        for stride in (1, 2):
+            xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+            F.conv2d(xt, wt, stride=stride, padding=1).sum().backward()
+            results[threads, stride] = xt.grad.data, wt.grad.data
+        assert any(name.startswith("tinyqnn-conv") for name in seen) == (threads > 1)
+    for stride in (1, 2):
+        for a, b in zip(results[1, stride], results[2, stride]):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
 def test_conv2d_lenet_shapes_float32(rng):

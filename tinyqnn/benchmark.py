@@ -10,8 +10,10 @@ and optimizer (SGD with momentum):
   of 3x32x32.
 
 A training step is forward, loss, backward and the optimizer step; an inference step is a forward
-pass in eval mode without graph recording. Both frameworks get the same number of threads
-(``threadpoolctl`` pins NumPy's BLAS, ``torch.set_num_threads`` PyTorch's), warm up, and then
+pass in eval mode without graph recording. Both frameworks get the same number of threads T:
+``torch.set_num_threads(T)``; tinyqnn's convolutions share each batch among T threads
+(``tinyqnn.nn.ops.conv.THREADS``) with NumPy's BLAS pinned to one thread by ``threadpoolctl``
+(the rest of tinyqnn runs on one thread). Both warm up, and then
 alternate (in reversed order every other repeat) so that machine noise hits both alike. Reported:
 the median images/s over the repeats, and the ratio tinyqnn / PyTorch (higher is better for
 tinyqnn). Each sample also records how much CPU *other* processes used meanwhile (from
@@ -26,8 +28,8 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -250,6 +252,21 @@ def _blas_limits() -> Callable[[int], AbstractContextManager] | None:
     return lambda threads: threadpool_limits(limits=threads, user_api="blas")
 
 
+@contextmanager
+def _tinyqnn_threads(threads: int, blas: Callable[[int], AbstractContextManager] | None) -> Iterator[None]:
+    """tinyqnn with ``threads`` threads: its convolutions share each batch among that many threads, and
+    BLAS gets one thread (its GEMMs are per sample, too small to split again; OpenBLAS's idle
+    threads spin and, on a busy machine, slowed the whole step down several-fold)."""
+    from .nn.ops import conv
+
+    saved, conv.THREADS = conv.THREADS, threads
+    try:
+        with blas(1) if blas else nullcontext():
+            yield
+    finally:
+        conv.THREADS = saved
+
+
 def _torch_threads(threads: int) -> Callable[[], AbstractContextManager]:
     import torch
 
@@ -290,8 +307,7 @@ def run(model: str = "lenet5", threads: tuple[int, ...] = (2,), repeats: int = 7
     # row name -> (train step, inference step, context that pins the threads)
     rows: dict[str, tuple[Step, Step, Callable[[], AbstractContextManager]]] = {}
     for t in threads:
-        pin = (lambda t=t: blas(t)) if blas else nullcontext
-        rows[f"tinyqnn/{t}t"] = (*work.tinyqnn(batch, seed), pin)
+        rows[f"tinyqnn/{t}t"] = (*work.tinyqnn(batch, seed), lambda t=t: _tinyqnn_threads(t, blas))
     if use_torch:
         try:
             import torch

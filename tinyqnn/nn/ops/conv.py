@@ -24,12 +24,16 @@ Backward, from dout (N, F, OH, OW):
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ...engine.function import Context, Function
+
+T = TypeVar("T")
 
 
 def pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
@@ -125,6 +129,23 @@ BLOCK_BYTES = 1 << 19
 #: dx of layers whose whole-batch columns are at most this large is computed for the whole batch at
 #: once in a (C, H, W, N) layout (LeNet); larger layers go block by block
 WHOLE_BATCH_BYTES = 1 << 23
+#: threads that share each convolution's samples (1: the calling thread only). NumPy releases the
+#: GIL in the copies and BLAS calls that do the work; give BLAS one thread (threadpoolctl) when
+#: this is above 1, or BLAS's own threads and these compete for the same cores.
+THREADS = 1
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def over_samples(fn: Callable[[int, int], T], n: int) -> list[T]:
+    """``fn(start, stop)`` on ``THREADS`` contiguous slices of a batch of n samples, in parallel; results in order."""
+    global _pool
+    parts = max(1, min(THREADS, n))
+    if parts == 1:
+        return [fn(0, n)]
+    if _pool is None or _pool[0] != parts:
+        _pool = parts, ThreadPoolExecutor(max_workers=parts, thread_name_prefix="tinyqnn-conv")
+    bounds = [n * k // parts for k in range(parts + 1)]
+    return list(_pool[1].map(fn, bounds[:-1], bounds[1:]))
 
 
 def column_blocks(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], out_hw: tuple[int, int],
@@ -179,18 +200,26 @@ def row_blocks(x_pad: np.ndarray, kw: int, sw: int, ow: int) -> Iterator[tuple[i
 
 
 def correlate(x_pad: np.ndarray, w: np.ndarray, stride: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
-    """out[n] = W2 @ cols[n], block by block. Shapes: x_pad (N, C, Hp, Wp), w (F, C, KH, KW) -> (N, F, OH, OW).
+    """out[n] = W2 @ cols[n], block by block. Shapes: x_pad (N, C, Hp, Wp), w (F, C, KH, KW) -> (N, F, OH, OW)."""
+    n, f = x_pad.shape[0], w.shape[0]
+    out = np.empty((n, f, out_hw[0] * out_hw[1]), dtype=x_pad.dtype)
+    over_samples(lambda a, b: correlate_into(out[a:b], x_pad[a:b], w, stride, out_hw), n)
+    return out.reshape(n, f, *out_hw)
+
+
+def correlate_into(out: np.ndarray, x_pad: np.ndarray, w: np.ndarray, stride: tuple[int, int],
+                   out_hw: tuple[int, int]) -> None:
+    """``correlate`` on one slice of the batch, written into out (N, F, OH*OW).
 
     Vertical stride 1: out[n] = sum over kernel rows i of W[:, :, i, :] @ (row i's view of ``row_blocks``).
     """
-    (n, c), (f, _, kh, kw), (oh, ow) = x_pad.shape[:2], w.shape, out_hw
+    (c, (f, _, kh, kw), (oh, ow)) = x_pad.shape[1], w.shape, out_hw
     p = oh * ow
-    out = np.empty((n, f, p), dtype=x_pad.dtype)
     if not use_rows(stride, c * kw):
         w2 = w.reshape(f, -1)
         for start, stop, cols in column_blocks(x_pad, (kh, kw), stride, out_hw):
             np.matmul(w2, cols, out=out[start:stop])  # one GEMM (F, C*KH*KW) @ (C*KH*KW, OH*OW) per sample
-        return out.reshape(n, f, oh, ow)
+        return
     w_rows = np.ascontiguousarray(w.transpose(2, 0, 1, 3)).reshape(kh, f, c * kw)  # w_rows[i] = W[:, :, i, :]
     partial = np.empty(0, dtype=out.dtype)
     for start, stop, rows in row_blocks(x_pad, kw, stride[1], ow):
@@ -200,7 +229,6 @@ def correlate(x_pad: np.ndarray, w: np.ndarray, stride: tuple[int, int], out_hw:
             partial = np.empty_like(o)
         for i in range(1, kh):  # add the other kernel rows while the block is still in cache
             o += np.matmul(w_rows[i], rows[:, :, i * ow : i * ow + p], out=partial)
-    return out.reshape(n, f, oh, ow)
 
 
 def weight_grad(x_pad: np.ndarray, grad: np.ndarray, w_shape: tuple[int, ...], stride: tuple[int, int]) -> np.ndarray:
@@ -208,6 +236,13 @@ def weight_grad(x_pad: np.ndarray, grad: np.ndarray, w_shape: tuple[int, ...], s
 
     Shapes: x_pad (N, C, Hp, Wp), grad (N, F, OH, OW) -> dW (F, C, KH, KW).
     """
+    parts = over_samples(lambda a, b: weight_grad_part(x_pad[a:b], grad[a:b], w_shape, stride), len(grad))
+    return parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])
+
+
+def weight_grad_part(x_pad: np.ndarray, grad: np.ndarray, w_shape: tuple[int, ...],
+                     stride: tuple[int, int]) -> np.ndarray:
+    """``weight_grad`` of one slice of the batch."""
     n, f, oh, ow = grad.shape
     _, c, kh, kw = w_shape
     p = oh * ow
@@ -246,8 +281,17 @@ def input_grad(grad: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], stride
     w2t = np.ascontiguousarray(w.reshape(f, -1).T)  # (C*KH*KW, F)
     g = grad.reshape(n, f, oh * ow)
     dx_pad = np.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=grad.dtype)
-    block = max(1, min(n, BLOCK_BYTES // (c * kh * kw * oh * ow * grad.itemsize)))
-    dcols = np.empty((block, c * kh * kw, oh * ow), dtype=grad.dtype)
+    over_samples(lambda a, b: col2im_blocks(dx_pad[a:b], w2t, g[a:b], w.shape, stride, (oh, ow)), n)
+    return dx_pad[:, :, ph : ph + h, pw : pw + wd]
+
+
+def col2im_blocks(dx_pad: np.ndarray, w2t: np.ndarray, g: np.ndarray, w_shape: tuple[int, ...],
+                  stride: tuple[int, int], out_hw: tuple[int, int]) -> None:
+    """dx_pad += col2im(W2.T @ dout[n]) block by block. Shapes: dx_pad (N, C, Hp, Wp), w2t (C*KH*KW, F),
+    g (N, F, OH*OW)."""
+    (n, c), (_, _, kh, kw), (sh, sw), (oh, ow) = dx_pad.shape[:2], w_shape, stride, out_hw
+    block = max(1, min(n, BLOCK_BYTES // (c * kh * kw * oh * ow * g.itemsize)))
+    dcols = np.empty((block, c * kh * kw, oh * ow), dtype=g.dtype)
     for start in range(0, n, block):
         stop = min(start + block, n)
         d = np.matmul(w2t, g[start:stop], out=dcols[: stop - start]).reshape(stop - start, c, kh, kw, oh, ow)
@@ -255,7 +299,6 @@ def input_grad(grad: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], stride
         for i in range(kh):  # loop over kernel offsets only; each add covers the block's pixels and channels
             for j in range(kw):
                 target[:, :, i : i + sh * oh : sh, j : j + sw * ow : sw] += d[:, :, i, j]
-    return dx_pad[:, :, ph : ph + h, pw : pw + wd]
 
 
 def col2im_whole_batch(grad: np.ndarray, w: np.ndarray, x_shape, stride, padding) -> np.ndarray:
