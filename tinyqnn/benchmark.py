@@ -369,7 +369,11 @@ def busy_warning(result: dict) -> str | None:
         return None
     if load[0] is not None:
         text += f"; load average {load[0][0]:.2f} before, {load[1][0]:.2f} after"
-    return f"WARNING: the machine was busy: {text}. Timings are noisy; compare ratios, rerun on an idle machine."
+    text = f"WARNING: the machine was busy: {text}. Timings are noisy; compare ratios, rerun on an idle machine."
+    if any(t != 1 for t in result.get("settings", {}).get("threads", [1])):
+        text += (" With more than one thread the ratios mostly measure how each framework's threads cope with"
+                 " the competition; the one-thread rows per CPU-second compare the computations.")
+    return text
 
 
 def report(result: dict) -> str:

@@ -17,10 +17,13 @@ copied (``row_blocks``); each kernel row's columns are then a strided view BLAS 
 Backward, from dout (N, F, OH, OW):
     dW   = sum_n dout[n] @ cols[n].T          (columns rebuilt block by block)
     db   = dout summed over N, OH, OW
-    dx   = for stride 1: the "full" correlation of dout (padded by K-1-p) with the flipped,
-           transposed filters, i.e. the forward computation again; for stride > 1:
-           col2im(W2.T @ dout[n]), each column added back where it was read from, one kernel
-           offset (one strided add) at a time.
+    dx   = where dx and dout have the same size (stride 1, "same" padding): the correlation of dout,
+           padded by K-1-p, with the flipped, transposed filters, i.e. the forward computation
+           again; otherwise col2im(W2.T @ dout[n]), each column added back where it was read from,
+           one kernel offset (one strided add) at a time, for small layers on the whole batch in a
+           (C, H, W, N) layout, for large ones block by block.
+
+``THREADS`` > 1 splits each batch into that many slices computed by worker threads.
 """
 from __future__ import annotations
 
