@@ -155,7 +155,8 @@ def test_conv2d_in_sample_blocks(case, n, block_bytes, rows, threads, seed):
     ((3, 2), (2, 3), (1, 0)),  # stride > 1: col2im path, stride does not divide the input
 ])
 @pytest.mark.parametrize("whole_batch_bytes", [0, 1 << 23])
-def test_conv2d_input_gradient_paths_against_loop_reference(kernel, stride, padding, whole_batch_bytes, rng, monkeypatch):
+def test_conv2d_input_gradient_paths_against_loop_reference(kernel, stride, padding, whole_batch_bytes, rng,
+                                                             monkeypatch):
     """Every way of computing dx (flipped filters, col2im for small and for large layers) agrees with
     the transposed reference: dx = sum over outputs of dout * the weights each output read."""
     import tinyqnn.nn.ops.conv as conv_ops
@@ -172,7 +173,8 @@ def test_conv2d_input_gradient_paths_against_loop_reference(kernel, stride, padd
     dxp = np.zeros((2, 3, 7 + 2 * ph, 8 + 2 * pw))
     for r in range(out.shape[2]):
         for s in range(out.shape[3]):
-            dxp[:, :, r * sh : r * sh + kernel[0], s * sw : s * sw + kernel[1]] += np.einsum("nf,fcij->ncij", g[:, :, r, s], w)
+            window = (slice(None), slice(None), slice(r * sh, r * sh + kernel[0]), slice(s * sw, s * sw + kernel[1]))
+            dxp[window] += np.einsum("nf,fcij->ncij", g[:, :, r, s], w)
     np.testing.assert_allclose(xt.grad.data, dxp[:, :, ph : ph + 7, pw : pw + 8], rtol=1e-10, atol=1e-10)
 
 

@@ -389,7 +389,8 @@ def report(result: dict) -> str:
     for name, med in result["median"].items():
         lines.append(f"{name:14s}{med['train']:14.1f}{med['inference']:14.1f}")
     for t, r in result["ratio"].items():
-        lines.append(f"{'ratio/' + t:14s}{r['train']:14.2f}{r['inference']:14.2f}   (tinyqnn / PyTorch, {t[:-1]} threads each)")
+        note = f"(tinyqnn / PyTorch, {t[:-1]} threads each)"
+        lines.append(f"{'ratio/' + t:14s}{r['train']:14.2f}{r['inference']:14.2f}   {note}")
     if result["median_per_cpu_s"]:
         lines.append("per CPU-second of this process (1 thread; waiting for a core not counted):")
         for name, med in result["median_per_cpu_s"].items():

@@ -151,21 +151,20 @@ def over_samples(fn: Callable[[int, int], T], n: int) -> list[T]:
     return list(_pool[1].map(fn, bounds[:-1], bounds[1:]))
 
 
-def column_blocks(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], out_hw: tuple[int, int],
-                  block: int | None = None) -> Iterator[tuple[int, int, np.ndarray]]:
+def column_blocks(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+                  out_hw: tuple[int, int]) -> Iterator[tuple[int, int, np.ndarray]]:
     """im2col, a block of samples at a time: yields ``(start, stop, cols)`` with
     cols (stop - start, C*KH*KW, OH*OW) = the columns of samples start..stop-1.
 
-    ``cols`` is one buffer reused by every block: use it before asking for the next.
-    ``block``: samples per block (default: as many as fit in ``BLOCK_BYTES``).
-    Shapes: x_pad (N, C, Hp, Wp) (already padded).
+    ``cols`` is one buffer reused by every block (as many samples as fit in ``BLOCK_BYTES``): use it
+    before asking for the next. Shapes: x_pad (N, C, Hp, Wp) (already padded).
     """
     (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
     n, c = x_pad.shape[:2]
     # a strided view of all windows (no copy): (N, C, OH, OW, KH, KW) -> (N, C, KH, KW, OH, OW)
     windows = sliding_window_view(x_pad, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].transpose(0, 1, 4, 5, 2, 3)
     per_sample = c * kh * kw * oh * ow
-    block = block or max(1, min(n, BLOCK_BYTES // (per_sample * x_pad.itemsize)))
+    block = max(1, min(n, BLOCK_BYTES // (per_sample * x_pad.itemsize)))
     buffer = np.empty((block, c, kh, kw, oh, ow), dtype=x_pad.dtype)
     for start in range(0, n, block):
         stop = min(start + block, n)
