@@ -239,7 +239,9 @@ def measure(step: Step, steps: int, batch: int) -> Sample:
         step()
     wall = time.perf_counter() - t0
     cpu, busy1 = _process_seconds() - cpu0, _machine_busy_seconds()
-    others = None if busy0 is None or busy1 is None else max(0.0, (busy1 - busy0 - cpu) / wall)
+    others = None
+    if busy0 is not None and busy1 is not None:  # /proc/stat counts in clock ticks: clamp short samples' rounding
+        others = min(max(0.0, (busy1 - busy0 - cpu) / wall), float(os.cpu_count() or 1))
     return Sample(steps * batch / wall, wall, cpu, others)
 
 
