@@ -121,6 +121,88 @@ def test_conv2d_gradients(case, seed):
     gradcheck(lambda x, w, *b: F.conv2d(x, w, *b, stride=stride, padding=padding), *inputs)
 
 
+@settings(max_examples=30, deadline=None)
+@given(conv_cases(), st.integers(1, 6), st.integers(1, 3000), st.booleans(), st.integers(1, 3),
+       st.integers(0, 2**31 - 1))
+def test_conv2d_in_sample_blocks(case, n, block_bytes, rows, threads, seed):
+    """Columns built a few samples at a time (any block size, a short last block), in full or per kernel
+    row, give the same forward and gradients: the block size is forced tiny so that every batch is
+    split, the per-row path is forced on (where the stride allows it) or off, and the batch is
+    shared by 1-3 threads (more threads than samples included)."""
+    import tinyqnn.nn.ops.conv as conv_ops
+
+    xs, ws, stride, padding, bias = case
+    xs = (n, *xs[1:])
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    b = rng.standard_normal(ws[0]) if bias else None
+    saved = conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES, conv_ops.MIN_ROW_DEPTH, conv_ops.THREADS
+    # the large-layer paths, on small data
+    conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES = block_bytes, 0
+    conv_ops.MIN_ROW_DEPTH, conv_ops.THREADS = 1 if rows else 10**9, threads
+    try:
+        out = F.conv2d(Tensor(x), Tensor(w), None if b is None else Tensor(b), stride=stride, padding=padding)
+        np.testing.assert_allclose(out.data, numpy_conv2d(x, w, b, stride, padding), rtol=1e-10, atol=1e-10)
+        gradcheck(lambda x, w: F.conv2d(x, w, stride=stride, padding=padding), x, w)
+    finally:
+        conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES, conv_ops.MIN_ROW_DEPTH, conv_ops.THREADS = saved
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [
+    ((3, 3), (1, 1), (1, 1)),  # stride 1: dx as a correlation with the flipped filters
+    ((2, 3), (1, 1), (1, 2)),  # padding = kernel - 1 along w: still the flipped path
+    ((1, 1), (1, 1), (1, 1)),  # padding >= kernel: col2im path even at stride 1
+    ((3, 2), (2, 3), (1, 0)),  # stride > 1: col2im path, stride does not divide the input
+])
+@pytest.mark.parametrize("whole_batch_bytes", [0, 1 << 23])
+def test_conv2d_input_gradient_paths_against_loop_reference(kernel, stride, padding, whole_batch_bytes, rng,
+                                                             monkeypatch):
+    """Every way of computing dx (flipped filters, col2im for small and for large layers) agrees with
+    the transposed reference: dx = sum over outputs of dout * the weights each output read."""
+    import tinyqnn.nn.ops.conv as conv_ops
+
+    monkeypatch.setattr(conv_ops, "WHOLE_BATCH_BYTES", whole_batch_bytes)
+    monkeypatch.setattr(conv_ops, "MIN_ROW_DEPTH", 1)  # per-kernel-row columns wherever the stride allows
+    x = rng.standard_normal((2, 3, 7, 8))
+    w = rng.standard_normal((4, 3, *kernel))
+    xt = Tensor(x, requires_grad=True)
+    out = F.conv2d(xt, Tensor(w), stride=stride, padding=padding)
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    (sh, sw), (ph, pw) = stride, padding
+    dxp = np.zeros((2, 3, 7 + 2 * ph, 8 + 2 * pw))
+    for r in range(out.shape[2]):
+        for s in range(out.shape[3]):
+            window = (slice(None), slice(None), slice(r * sh, r * sh + kernel[0]), slice(s * sw, s * sw + kernel[1]))
+            dxp[window] += np.einsum("nf,fcij->ncij", g[:, :, r, s], w)
+    np.testing.assert_allclose(xt.grad.data, dxp[:, :, ph : ph + 7, pw : pw + 8], rtol=1e-10, atol=1e-10)
+
+
+def test_conv2d_threads_split_the_batch_and_agree(rng, monkeypatch):
+    """With THREADS > 1 every path runs on slices of the batch in worker threads; results are identical."""
+    import threading
+
+    import tinyqnn.nn.ops.conv as conv_ops
+
+    x, w = rng.standard_normal((5, 4, 9, 9)), rng.standard_normal((3, 4, 3, 3))
+    results, original = {}, conv_ops.correlate_into
+    for threads in (1, 2):
+        monkeypatch.setattr(conv_ops, "THREADS", threads)
+        monkeypatch.setattr(conv_ops, "WHOLE_BATCH_BYTES", 0)
+        monkeypatch.setattr(conv_ops, "MIN_ROW_DEPTH", 1)
+        seen = set()
+        monkeypatch.setattr(conv_ops, "correlate_into",
+                            lambda *a: seen.add(threading.current_thread().name) or original(*a))
+        for stride in (1, 2):
+            xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+            F.conv2d(xt, wt, stride=stride, padding=1).sum().backward()
+            results[threads, stride] = xt.grad.data, wt.grad.data
+        assert any(name.startswith("tinyqnn-conv") for name in seen) == (threads > 1)
+    for stride in (1, 2):
+        for a, b in zip(results[1, stride], results[2, stride]):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_conv2d_lenet_shapes_float32(rng):
     """The LeNet-5 layers: float32 result equals a float64 NumPy computation, and stays float32."""
     for xs, ws, padding in [((64, 1, 28, 28), (6, 1, 5, 5), 2), ((64, 6, 14, 14), (16, 6, 5, 5), 0)]:

@@ -1,24 +1,42 @@
-"""2-D convolution (cross-correlation, as in PyTorch) by im2col + one batched BLAS matmul.
+"""2-D convolution (cross-correlation, as in PyTorch) by im2col + BLAS, a block of samples at a time.
 
 Forward: every receptive field of the padded input is copied into a column ("im2col"), so the
-convolution becomes a matrix product with the flattened filters::
+convolution of one sample becomes a matrix product with the flattened filters::
 
-    cols[n, (c, i, j), (oh, ow)] = x_pad[n, c, oh*sh + i, ow*sw + j]     (N, C*KH*KW, OH*OW)
+    cols[n, (c, i, j), (oh, ow)] = x_pad[n, c, oh*sh + i, ow*sw + j]     (C*KH*KW, OH*OW) per sample
     out[n]                       = W2 @ cols[n]     with W2 = weight.reshape(F, C*KH*KW)
 
+The columns are KH*KW times larger than the input. Built for the whole batch at once they would be
+written to main memory and read back (75 MB per layer in ResNet-20's first stage); instead they are
+built for a few samples at a time (``column_blocks``) into one reused buffer small enough to stay in
+the CPU's cache, right before BLAS reads them. Nothing but the padded input is kept for backward,
+which rebuilds the columns the same way (a copy from cache is cheaper than storing them). With
+vertical stride 1 and deep enough inputs (ResNet's 3x3 layers) only the KW horizontal offsets are
+copied (``row_blocks``); each kernel row's columns are then a strided view BLAS reads in place.
+
 Backward, from dout (N, F, OH, OW):
-    dW   = sum_n dout[n] @ cols[n].T          (reuses the forward's cols)
+    dW   = sum_n dout[n] @ cols[n].T          (columns rebuilt block by block)
     db   = dout summed over N, OH, OW
-    dx   = col2im(W2.T @ dout): each column is added back where it was read from. The sum runs
-           over the KH*KW kernel offsets; each offset is one small GEMM + one vectorized add
-           on a strided slice (see ``col2im_grad``).
+    dx   = where dx and dout have the same size (stride 1, "same" padding): the correlation of dout,
+           padded by K-1-p, with the flipped, transposed filters, i.e. the forward computation
+           again; otherwise col2im(W2.T @ dout[n]), each column added back where it was read from,
+           one kernel offset (one strided add) at a time, for small layers on the whole batch in a
+           (C, H, W, N) layout, for large ones block by block.
+
+``THREADS`` > 1 splits each batch into that many slices computed by worker threads.
 """
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ...engine.function import Context, Function
+
+T = TypeVar("T")
 
 
 def pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
@@ -85,44 +103,213 @@ class Conv2d(Function):
     def forward(ctx: Context, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
                 stride=1, padding=0) -> np.ndarray:
         (sh, sw), (ph, pw), oh, ow = check_conv_args(x, w, b, stride, padding)
-        n, c, h, wd = x.shape
-        f, _, kh, kw = w.shape
-        # im2col: a strided view of all windows, then ONE copy into (N, C*KH*KW, OH*OW);
-        # this layout keeps the output width as the innermost (fast) axis of the copy
-        windows = sliding_window_view(pad_hw(x, ph, pw), (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
-        cols = windows.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, oh * ow)
-        out = np.matmul(w.reshape(f, -1), cols)  # (F, CKK) @ (N, CKK, P) -> (N, F, P): one GEMM per sample
+        x_pad = pad_hw(x, ph, pw)
+        out = correlate(x_pad, w, (sh, sw), (oh, ow))
+        # backward rebuilds the columns from x_pad block by block: keeping them (KH*KW times the input)
+        # would push them out of cache and was measured slower, even for LeNet's 4-5 MB
+        ctx.save_for_backward(x_pad if ctx.needs_input_grad[1] else None, w)
         if b is not None:
-            out += b[:, None]
-        ctx.save_for_backward(cols if ctx.needs_input_grad[1] else None, w)
-        ctx.geometry = x.shape, (sh, sw), (ph, pw), (oh, ow)
-        return out.reshape(n, f, oh, ow)
+            out += b[:, None, None]
+        ctx.geometry = x.shape, (sh, sw), (ph, pw)
+        return out
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray):
-        cols, w = ctx.saved_tensors
-        x_shape, stride, padding, (oh, ow) = ctx.geometry
-        n, f = grad.shape[:2]
-        g = grad.reshape(n, f, oh * ow)
+        x_pad, w = ctx.saved_tensors
+        x_shape, stride, padding = ctx.geometry
         dx = dw = db = None
         if ctx.needs_input_grad[2]:  # out = ... + b: each bias entry feeds N*OH*OW outputs
-            db = g.sum(axis=(0, 2))
-        if ctx.needs_input_grad[1]:  # dW = sum_n dout[n] @ cols[n].T, computed as (cols[n] @ dout[n].T).T
-            dw = np.matmul(cols, g.transpose(0, 2, 1)).sum(axis=0).T.reshape(w.shape)
+            db = grad.sum(axis=(0, 2, 3))
+        if ctx.needs_input_grad[1]:
+            dw = weight_grad(x_pad, grad, w.shape, stride)
         if ctx.needs_input_grad[0]:
-            dx = col2im_grad(grad, w, x_shape, stride, padding)
+            dx = input_grad(grad, w, x_shape, stride, padding)
         return dx, dw, db
 
 
-def col2im_grad(grad: np.ndarray, w: np.ndarray, x_shape, stride, padding) -> np.ndarray:
-    """dL/dx of a convolution, one kernel offset at a time.
+#: bytes of columns built per block: small enough to stay in a core's L2 cache (1-2 MB on current CPUs)
+BLOCK_BYTES = 1 << 19
+#: dx of layers whose whole-batch columns are at most this large is computed for the whole batch at
+#: once in a (C, H, W, N) layout (LeNet); larger layers go block by block
+WHOLE_BATCH_BYTES = 1 << 23
+#: threads that share each convolution's samples (1: the calling thread only). NumPy releases the
+#: GIL in the copies and BLAS calls that do the work; give BLAS one thread (threadpoolctl) when
+#: this is above 1, or BLAS's own threads and these compete for the same cores.
+THREADS = 1
+_pool: tuple[int, ThreadPoolExecutor] | None = None
 
-    Input pixel x_pad[n, c, oh*sh + i, ow*sw + j] met weight w[f, c, i, j] in output (n, f, oh, ow),
-    so for each offset (i, j): dx_pad[:, :, i::sh, j::sw] += w[:, :, i, j].T @ dout (over f).
-    That is col2im(W2.T @ dout) without ever holding the whole (C*KH*KW, N*OH*OW) matrix: each
-    offset's slice is one small GEMM whose result is added while it is still in cache.
-    The work runs in (C, H, W, N) layout, so every add touches long contiguous runs (OW*N floats)
-    instead of rows of OW floats; one transpose at the end restores (N, C, H, W).
+
+def over_samples(fn: Callable[[int, int], T], n: int) -> list[T]:
+    """``fn(start, stop)`` on ``THREADS`` contiguous slices of a batch of n samples, in parallel; results in order."""
+    global _pool
+    parts = max(1, min(THREADS, n))
+    if parts == 1:
+        return [fn(0, n)]
+    if _pool is None or _pool[0] != parts:
+        _pool = parts, ThreadPoolExecutor(max_workers=parts, thread_name_prefix="tinyqnn-conv")
+    bounds = [n * k // parts for k in range(parts + 1)]
+    return list(_pool[1].map(fn, bounds[:-1], bounds[1:]))
+
+
+def column_blocks(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+                  out_hw: tuple[int, int]) -> Iterator[tuple[int, int, np.ndarray]]:
+    """im2col, a block of samples at a time: yields ``(start, stop, cols)`` with
+    cols (stop - start, C*KH*KW, OH*OW) = the columns of samples start..stop-1.
+
+    ``cols`` is one buffer reused by every block (as many samples as fit in ``BLOCK_BYTES``): use it
+    before asking for the next. Shapes: x_pad (N, C, Hp, Wp) (already padded).
+    """
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
+    n, c = x_pad.shape[:2]
+    # a strided view of all windows (no copy): (N, C, OH, OW, KH, KW) -> (N, C, KH, KW, OH, OW)
+    windows = sliding_window_view(x_pad, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].transpose(0, 1, 4, 5, 2, 3)
+    per_sample = c * kh * kw * oh * ow
+    block = max(1, min(n, BLOCK_BYTES // (per_sample * x_pad.itemsize)))
+    buffer = np.empty((block, c, kh, kw, oh, ow), dtype=x_pad.dtype)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        cols = buffer[: stop - start]
+        np.copyto(cols, windows[start:stop])  # the one im2col copy, into cache
+        yield start, stop, cols.reshape(stop - start, c * kh * kw, oh * ow)
+
+
+#: the per-kernel-row GEMMs have C*KW as their inner dimension; below this, BLAS runs them slowly
+MIN_ROW_DEPTH = 32
+
+
+def use_rows(stride: tuple[int, int], depth: int) -> bool:
+    """Half-way im2col (``row_blocks``) needs vertical stride 1 and pays off for C*KW >= MIN_ROW_DEPTH."""
+    return stride[0] == 1 and depth >= MIN_ROW_DEPTH
+
+
+def row_blocks(x_pad: np.ndarray, kw: int, sw: int, ow: int) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Half-way im2col for vertical stride 1, a block of samples at a time: yields ``(start, stop, rows)``
+    with rows (stop - start, C*KW, Hp*OW), rows[n, (c, j), (y, ow)] = x_pad[n, c, y, ow*sw + j].
+
+    Only the KW horizontal offsets are copied (a third of the columns for 3x3 kernels): for kernel
+    row i, ``rows[:, :, i*OW : i*OW + OH*OW]`` IS the (C*KW, OH*OW) matrix of columns, a strided view
+    that BLAS reads in place. ``rows`` is one reused buffer. Shapes: x_pad (N, C, Hp, Wp).
+    """
+    n, c, hp = x_pad.shape[:3]
+    windows = sliding_window_view(x_pad, kw, axis=3)[:, :, :, ::sw].transpose(0, 1, 4, 2, 3)  # (N, C, KW, Hp, OW)
+    block = max(1, min(n, BLOCK_BYTES // (c * kw * hp * ow * x_pad.itemsize)))
+    buffer = np.empty((block, c, kw, hp, ow), dtype=x_pad.dtype)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        rows = buffer[: stop - start]
+        np.copyto(rows, windows[start:stop])
+        yield start, stop, rows.reshape(stop - start, c * kw, hp * ow)
+
+
+def correlate(x_pad: np.ndarray, w: np.ndarray, stride: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
+    """out[n] = W2 @ cols[n], block by block. Shapes: x_pad (N, C, Hp, Wp), w (F, C, KH, KW) -> (N, F, OH, OW)."""
+    n, f = x_pad.shape[0], w.shape[0]
+    out = np.empty((n, f, out_hw[0] * out_hw[1]), dtype=x_pad.dtype)
+    over_samples(lambda a, b: correlate_into(out[a:b], x_pad[a:b], w, stride, out_hw), n)
+    return out.reshape(n, f, *out_hw)
+
+
+def correlate_into(out: np.ndarray, x_pad: np.ndarray, w: np.ndarray, stride: tuple[int, int],
+                   out_hw: tuple[int, int]) -> None:
+    """``correlate`` on one slice of the batch, written into out (N, F, OH*OW).
+
+    Vertical stride 1: out[n] = sum over kernel rows i of W[:, :, i, :] @ (row i's view of ``row_blocks``).
+    """
+    (c, (f, _, kh, kw), (oh, ow)) = x_pad.shape[1], w.shape, out_hw
+    p = oh * ow
+    if not use_rows(stride, c * kw):
+        w2 = w.reshape(f, -1)
+        for start, stop, cols in column_blocks(x_pad, (kh, kw), stride, out_hw):
+            np.matmul(w2, cols, out=out[start:stop])  # one GEMM (F, C*KH*KW) @ (C*KH*KW, OH*OW) per sample
+        return
+    w_rows = np.ascontiguousarray(w.transpose(2, 0, 1, 3)).reshape(kh, f, c * kw)  # w_rows[i] = W[:, :, i, :]
+    partial = np.empty(0, dtype=out.dtype)
+    for start, stop, rows in row_blocks(x_pad, kw, stride[1], ow):
+        o = out[start:stop]
+        np.matmul(w_rows[0], rows[:, :, :p], out=o)
+        if partial.shape != o.shape:
+            partial = np.empty_like(o)
+        for i in range(1, kh):  # add the other kernel rows while the block is still in cache
+            o += np.matmul(w_rows[i], rows[:, :, i * ow : i * ow + p], out=partial)
+
+
+def weight_grad(x_pad: np.ndarray, grad: np.ndarray, w_shape: tuple[int, ...], stride: tuple[int, int]) -> np.ndarray:
+    """dW = sum_n dout[n] @ cols[n].T, columns rebuilt block by block (per kernel row at vertical stride 1).
+
+    Shapes: x_pad (N, C, Hp, Wp), grad (N, F, OH, OW) -> dW (F, C, KH, KW).
+    """
+    parts = over_samples(lambda a, b: weight_grad_part(x_pad[a:b], grad[a:b], w_shape, stride), len(grad))
+    return parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])
+
+
+def weight_grad_part(x_pad: np.ndarray, grad: np.ndarray, w_shape: tuple[int, ...],
+                     stride: tuple[int, int]) -> np.ndarray:
+    """``weight_grad`` of one slice of the batch."""
+    n, f, oh, ow = grad.shape
+    _, c, kh, kw = w_shape
+    p = oh * ow
+    g = grad.reshape(n, f, p)
+    if not use_rows(stride, c * kw):
+        dw = np.zeros((f, c * kh * kw), dtype=grad.dtype)
+        for start, stop, cols in column_blocks(x_pad, (kh, kw), stride, (oh, ow)):
+            dw += np.matmul(g[start:stop], cols.transpose(0, 2, 1)).sum(axis=0)
+        return dw.reshape(w_shape)
+    dw_rows = np.zeros((kh, f, c * kw), dtype=grad.dtype)  # dw_rows[i] = dW[:, :, i, :]
+    for start, stop, rows in row_blocks(x_pad, kw, stride[1], ow):
+        for i in range(kh):
+            dw_rows[i] += np.matmul(g[start:stop], rows[:, :, i * ow : i * ow + p].transpose(0, 2, 1)).sum(axis=0)
+    return np.ascontiguousarray(dw_rows.reshape(kh, f, c, kw).transpose(1, 2, 0, 3))
+
+
+def input_grad(grad: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], stride: tuple[int, int],
+               padding: tuple[int, int]) -> np.ndarray:
+    """dL/dx of a convolution. Shapes: grad (N, F, OH, OW), w (F, C, KH, KW) -> dx (N, C, H, W).
+
+    Input pixel x_pad[n, c, oh*sh + i, ow*sw + j] met w[f, c, i, j] in output (n, f, oh, ow). With
+    stride 1 that makes dx[n, c] a correlation of dout, padded by K-1-p, with the filters flipped
+    (i -> KH-1-i) and transposed (f <-> c): the forward machinery computes it, used where dx and dout
+    have the same size (ResNet's 3x3 convolutions). Otherwise each column of W2.T @ dout[n] is added
+    back at its offset (col2im), which does no work on padding.
+    """
+    n, c, h, wd = x_shape
+    f, _, kh, kw = w.shape
+    (sh, sw), (ph, pw) = stride, padding
+    oh, ow = grad.shape[2:]
+    if (sh, sw) == (1, 1) and (oh, ow) == (h, wd):  # "same" size (ph < kh): no work on extra padding
+        flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, F, KH, KW)
+        return correlate(pad_hw(grad, kh - 1 - ph, kw - 1 - pw), flipped, (1, 1), (h, wd))
+    if n * c * kh * kw * oh * ow * grad.itemsize <= WHOLE_BATCH_BYTES:
+        return col2im_whole_batch(grad, w, x_shape, stride, padding)
+    w2t = np.ascontiguousarray(w.reshape(f, -1).T)  # (C*KH*KW, F)
+    g = grad.reshape(n, f, oh * ow)
+    dx_pad = np.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=grad.dtype)
+    over_samples(lambda a, b: col2im_blocks(dx_pad[a:b], w2t, g[a:b], w.shape, stride, (oh, ow)), n)
+    return dx_pad[:, :, ph : ph + h, pw : pw + wd]
+
+
+def col2im_blocks(dx_pad: np.ndarray, w2t: np.ndarray, g: np.ndarray, w_shape: tuple[int, ...],
+                  stride: tuple[int, int], out_hw: tuple[int, int]) -> None:
+    """dx_pad += col2im(W2.T @ dout[n]) block by block. Shapes: dx_pad (N, C, Hp, Wp), w2t (C*KH*KW, F),
+    g (N, F, OH*OW)."""
+    (n, c), (_, _, kh, kw), (sh, sw), (oh, ow) = dx_pad.shape[:2], w_shape, stride, out_hw
+    block = max(1, min(n, BLOCK_BYTES // (c * kh * kw * oh * ow * g.itemsize)))
+    dcols = np.empty((block, c * kh * kw, oh * ow), dtype=g.dtype)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        d = np.matmul(w2t, g[start:stop], out=dcols[: stop - start]).reshape(stop - start, c, kh, kw, oh, ow)
+        target = dx_pad[start:stop]
+        for i in range(kh):  # loop over kernel offsets only; each add covers the block's pixels and channels
+            for j in range(kw):
+                target[:, :, i : i + sh * oh : sh, j : j + sw * ow : sw] += d[:, :, i, j]
+
+
+def col2im_whole_batch(grad: np.ndarray, w: np.ndarray, x_shape, stride, padding) -> np.ndarray:
+    """dL/dx for small layers, the whole batch at once, one kernel offset at a time.
+
+    For each offset (i, j): dx_pad[:, :, i::sh, j::sw] += w[:, :, i, j].T @ dout (over f): one small
+    GEMM whose result is added while it is still in cache. The work runs in (C, H, W, N) layout, so
+    every add touches long contiguous runs (OW*N values) instead of rows of OW values; one transpose
+    at the end restores (N, C, H, W).
 
     Shapes: grad (N, F, OH, OW), w (F, C, KH, KW) -> dx (N, C, H, W).
     """
@@ -134,7 +321,7 @@ def col2im_grad(grad: np.ndarray, w: np.ndarray, x_shape, stride, padding) -> np
     w_t = np.ascontiguousarray(w.transpose(2, 3, 1, 0))  # (KH, KW, C, F): w_t[i, j] = w[:, :, i, j].T
     dx_pad = np.zeros((c, h + 2 * ph, wd + 2 * pw, n), dtype=grad.dtype)
     contribution = np.empty((c, oh * ow * n), dtype=grad.dtype)  # reused by every offset
-    for i in range(kh):  # loop over kernel offsets only; each step covers all pixels, samples, channels
+    for i in range(kh):
         for j in range(kw):
             np.matmul(w_t[i, j], g_t, out=contribution)
             dx_pad[:, i : i + sh * oh : sh, j : j + sw * ow : sw] += contribution.reshape(c, oh, ow, n)
