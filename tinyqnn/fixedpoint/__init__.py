@@ -1,0 +1,22 @@
+"""The simulated fixed-point MAC unit and integer-only inference of the quantized LeNet-5.
+
+Read in this order: ``intrep`` (two's-complement widths, wrap, saturate) -> ``mac`` (one MAC step, the
+naive loops, the trace) -> ``accumulate`` (the vectorized unit) -> ``requant`` (gemmlowp/TFLite
+requantization) -> ``thresholds`` (FINN-style integer thresholds) -> ``convert`` (LeNet-5 -> IntegerLeNet,
+.npz files) -> ``infer`` (integer inference) -> ``report`` / ``sweep`` / ``benchmark`` / ``cli``.
+"""
+from .accumulate import accumulate, exact_matmul, im2col, int_conv2d, int_linear
+from .intrep import bits_needed, check_fits, int_range, overflows, saturate, wrap
+from .mac import add_step, format_trace, mac_step, naive_conv2d, naive_dot, naive_linear, trace_dot
+from .requant import (
+    INT32_MAX, INT32_MIN, multiply_by_quantized_multiplier, quantize_multiplier, real_multiplier, requantize,
+    rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
+)
+
+__all__ = [
+    "accumulate", "exact_matmul", "im2col", "int_conv2d", "int_linear",
+    "bits_needed", "check_fits", "int_range", "overflows", "saturate", "wrap",
+    "add_step", "format_trace", "mac_step", "naive_conv2d", "naive_dot", "naive_linear", "trace_dot",
+    "INT32_MAX", "INT32_MIN", "multiply_by_quantized_multiplier", "quantize_multiplier", "real_multiplier",
+    "requantize", "rounding_divide_by_pot", "saturating_rounding_doubling_high_mul",
+]
