@@ -78,7 +78,7 @@ def check_fits(x, bits: int, signed: bool = True, name: str = "value") -> np.nda
         flat = np.flatnonzero((arr < lo) | (arr > hi))[0]
         index = np.unravel_index(flat, arr.shape) if arr.ndim else ()
         kind = "signed" if signed else "unsigned"
-        raise ValueError(f"{name} does not fit {bits}-bit {kind} [{lo}, {hi}]: {arr.flat[flat]!r} at index "
+        raise ValueError(f"{name} does not fit {bits}-bit {kind} [{lo}, {hi}]: {arr.flat[flat].item()!r} at index "
                          f"{tuple(int(i) for i in index)} (shape {arr.shape}); range of the values is "
                          f"[{arr.min()}, {arr.max()}]")
     return arr.astype(np.int64)

@@ -46,7 +46,7 @@ def _ints(x, name: str, lo: int = INT32_MIN, hi: int = INT32_MAX) -> np.ndarray:
         raise ValueError(f"{name} must be integers, got dtype {arr.dtype}")
     if arr.size and (arr.min() < lo or arr.max() > hi):
         bad = arr[(arr < lo) | (arr > hi)].flat[0]
-        raise ValueError(f"{name} must lie in [{lo}, {hi}], got {bad!r} (shape {arr.shape})")
+        raise ValueError(f"{name} must lie in [{lo}, {hi}], got {bad.item()!r} (shape {arr.shape})")
     return arr.astype(np.int64)
 
 
