@@ -40,13 +40,15 @@ def exact_matmul(a: np.ndarray, b: np.ndarray, bound: float | None = None) -> np
 
 
 def accumulate(cols: np.ndarray, weight_t: np.ndarray, bias: np.ndarray | None = None, acc_bits: int = 32,
-               overflow: str = "wrap", count: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+               overflow: str = "wrap", count: bool = True,
+               col_max: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Every dot product ``bias[f] + sum_k cols[r, k] * weight_t[k, f]`` through an ``acc_bits`` accumulator.
 
     Args:
         cols: (R, K) integer operands (activations); weight_t: (K, F) integer weights; bias: (F,) or None.
         acc_bits: accumulator width; overflow: "wrap" or "saturate" at every step.
         count: also return how many of each output's K + 1 additions overflowed.
+        col_max: ``max |cols|`` when the caller knows it (saves a pass over a large column matrix).
     Returns:
         acc (R, F) int64 and counts (R, F) int64 (None when ``count`` is False).
     """
@@ -58,7 +60,7 @@ def accumulate(cols: np.ndarray, weight_t: np.ndarray, bias: np.ndarray | None =
         raise ValueError(f"accumulate: cols (R, K) = {cols.shape} and weight_t (K, F) = {weight_t.shape} disagree on K")
     bias = np.zeros(f_, dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
     abs_w = np.abs(weight_t).astype(np.float64)
-    col_max = float(np.abs(cols).max(initial=0))
+    col_max = float(np.abs(cols).max(initial=0)) if col_max is None else float(col_max)
     static = col_max * abs_w.sum(axis=0) + np.abs(bias)  # (F,) bound on every partial sum of channel f
     exact = exact_matmul(cols, weight_t, float(static.max(initial=0))) + bias
     counts = np.zeros((r_, f_), dtype=np.int64) if count else None
@@ -122,11 +124,12 @@ def int_linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None
 
 
 def int_conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, padding: int = 0,
-               acc_bits: int = 32, overflow: str = "wrap",
-               count: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+               acc_bits: int = 32, overflow: str = "wrap", count: bool = True,
+               x_max: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Integer convolution (stride 1) on the MAC unit.
 
     x: (N, C, H, W), weight: (F, C, KH, KW), bias: (F,) -> acc (N, F, H', W') and counts of the same shape.
+    x_max: a known bound of ``|x|`` (e.g. ``2**bits - 1`` of the input's width), else computed.
     """
     if x.ndim != 4 or weight.ndim != 4 or x.shape[1] != weight.shape[1]:
         raise ValueError(f"int_conv2d expects x (N, C, H, W) and weight (F, C, KH, KW), got {x.shape}, {weight.shape}")
@@ -134,8 +137,9 @@ def int_conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None
     f, _, kh, kw = weight.shape
     oh, ow = h + 2 * padding - kh + 1, w + 2 * padding - kw + 1
     # float32 columns when exact: BLAS reads them directly, no second copy
-    small = float(np.abs(x).max(initial=0)) * float(np.abs(weight).reshape(f, -1).sum(axis=1).max(initial=0))
+    x_max = float(np.abs(x).max(initial=0)) if x_max is None else float(x_max)
+    small = x_max * float(np.abs(weight).reshape(f, -1).sum(axis=1).max(initial=0))
     cols = im2col(x, kh, kw, padding, dtype=np.float32 if small < FLOAT32_EXACT else np.float64)
-    acc, counts = accumulate(cols, weight.reshape(f, -1).T, bias, acc_bits, overflow, count)
+    acc, counts = accumulate(cols, weight.reshape(f, -1).T, bias, acc_bits, overflow, count, col_max=x_max)
     shape = lambda a: a.reshape(n, oh, ow, f).transpose(0, 3, 1, 2)  # noqa: E731
     return shape(acc), (None if counts is None else shape(counts))

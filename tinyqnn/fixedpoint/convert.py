@@ -13,7 +13,10 @@ What each layer becomes (channel f; ``S_in`` the input step, ``S_w[f]`` the weig
   A channel with ``gamma_f < 0`` has its weights and ``B_f`` negated, which keeps ``M_f > 0``;
 * (a) ``method="requant"``: ``B_f`` rounded to an int32 bias, ``M_f`` split into (M0, shift) by
   ``quantize_multiplier``, ceiling rounding (``multiply_by_quantized_multiplier(..., rounding="ceil")``),
-  fused clamp to ``[0, 2^b - 1]``; (b) ``method="thresholds"``: ``2^b - 1`` integer thresholds per channel,
+  fused clamp to ``[0, 2^b - 1]``. The bias's rounding error ``B_f - bias_f`` (up to half an accumulator
+  unit, which at 2-bit activations would flip about one level in a thousand) is put back as an int64
+  ``bias_residual = round((B_f - bias_f) M0)`` added to the 62-bit product ``acc * M0`` before the shift:
+  ``level = clip(ceil((acc M0 + R) / 2^(31 - shift)), 0, 2^b - 1)``; (b) ``method="thresholds"``: ``2^b - 1`` integer thresholds per channel,
   computed from the unrounded ``B_f`` and stated on the accumulator that holds the int32 bias;
 * the input: MNIST pixels ``p`` (uint8) are normalised as ``(p - 255 mean) / (255 std)``; the zero point
   ``255 * 0.1307 = 33.33`` is not an integer, so conv1 pads with ``p = 0`` and its bias carries
@@ -50,7 +53,7 @@ class IntegerModelError(ValueError):
 @dataclass
 class IntLayer:
     """One integer layer. Shapes: weight (F, C, KH, KW) or (F, K); weight_scale (F,); bias (F,) or (F, H', W');
-    multiplier, quantized_multiplier, shift (F,); thresholds (F, [H', W',] 2^b - 1); bias_real like bias."""
+    multiplier, quantized_multiplier, shift (F,); thresholds (F, [H', W',] 2^b - 1); bias_real, bias_residual like bias."""
 
     name: str
     kind: str  # "conv" or "linear"
@@ -68,6 +71,7 @@ class IntLayer:
     quantized_multiplier: np.ndarray | None = None
     shift: np.ndarray | None = None
     bias_real: np.ndarray | None = None
+    bias_residual: np.ndarray | None = None
     thresholds: np.ndarray | None = None
 
     @property
@@ -213,10 +217,13 @@ def convert_lenet(model: Any, weight_bits: int | None = None, per_channel: bool 
         bias_real = sign.reshape(shape) * (per_channel_shift.reshape(shape) + offset)
         q = q * sign.reshape((-1,) + (1,) * (q.ndim - 1)).astype(np.int64)
         m0, sh = quantize_multiplier(multiplier)
+        bias = np.rint(bias_real).astype(np.int64)
+        # what rounding the bias to an integer lost, in units of the product acc * M0 (|R| <= M0 / 2 < 2^30)
+        residual = np.rint((bias_real - bias) * np.asarray(m0, dtype=np.float64).reshape(shape)).astype(np.int64)
         layers.append(IntLayer(
-            name, "conv" if q.ndim == 4 else "linear", q, bits, s_w, np.rint(bias_real).astype(np.int64), in_scale,
+            name, "conv" if q.ndim == 4 else "linear", q, bits, s_w, bias, in_scale,
             in_bits, padding=padding, pool=pool, act_bits=act_bits, alpha=alpha, multiplier=multiplier,
-            quantized_multiplier=np.asarray(m0), shift=np.asarray(sh), bias_real=bias_real,
+            quantized_multiplier=np.asarray(m0), shift=np.asarray(sh), bias_real=bias_real, bias_residual=residual,
             thresholds=compute_thresholds(multiplier, bias_real, act_bits) + np.rint(bias_real).astype(np.int64)[..., None]))
         in_scale, in_bits = alpha, act_bits
     meta = {
@@ -233,7 +240,7 @@ def convert_lenet(model: Any, weight_bits: int | None = None, per_channel: bool 
 # ---------------------------------------------------------------- files
 #: per stored tensor: (description, how its bit width is stated)
 _TENSORS = ("weight", "bias", "weight_scale", "multiplier", "quantized_multiplier", "shift", "bias_real",
-            "thresholds")
+            "bias_residual", "thresholds")
 
 
 def _tensor_facts(layer: IntLayer) -> dict[str, dict[str, Any]]:
@@ -251,6 +258,9 @@ def _tensor_facts(layer: IntLayer) -> dict[str, dict[str, Any]]:
         "quantized_multiplier": dict(bits=32, signed=True, provenance="M0 of quantize_multiplier(M) (Q0.31)"),
         "shift": dict(bits=8, signed=True, provenance="shift of quantize_multiplier(M), M = M0 2^(shift-31)"),
     }
+    if layer.bias_residual is not None:
+        facts["bias_residual"] = dict(bits=32, signed=True, provenance="round((B - bias) M0): the bias's rounding "
+                                      "error at the scale of the product acc * M0, added before the shift")
     if layer.thresholds is not None:
         facts["thresholds"] = dict(bits=32, signed=True, provenance="T_k = floor((k-1)/M - B) + 1 + bias, k = 1..2^b-1 (compared with the accumulator incl. bias)")
     return facts
@@ -347,11 +357,14 @@ def _load_layer(entry: dict[str, Any], arrays: dict[str, np.ndarray]) -> IntLaye
         levels = 2 ** int(entry["act_bits"]) - 1
         if values["thresholds"] is None or values["thresholds"].shape[-1] != levels:
             raise ValueError(f"{name}: {entry['act_bits']}-bit activations need {levels} thresholds per channel")
+        if values["bias_residual"] is None or values["bias_residual"].shape != values["bias"].shape:
+            raise ValueError(f"{name}: bias_residual must have the bias's shape {values['bias'].shape}")
     return IntLayer(name=name, kind=entry["kind"], weight=values["weight"], weight_bits=int(entry["weight_bits"]),
                     weight_scale=values["weight_scale"], bias=values["bias"], in_scale=float(entry["in_scale"]),
                     in_bits=int(entry["in_bits"]), padding=int(entry["padding"]), pool=int(entry["pool"]),
                     act_bits=entry["act_bits"], alpha=entry["alpha"], multiplier=values["multiplier"],
                     quantized_multiplier=values["quantized_multiplier"], shift=values["shift"],
-                    bias_real=values["bias_real"], thresholds=values["thresholds"])
+                    bias_real=values["bias_real"], bias_residual=values["bias_residual"],
+                    thresholds=values["thresholds"])
 
 

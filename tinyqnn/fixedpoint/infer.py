@@ -33,9 +33,14 @@ def activation_levels(layer: IntLayer, acc: np.ndarray, method: str) -> np.ndarr
     top = 2 ** layer.act_bits - 1
     if method == "thresholds":
         return apply_thresholds(acc, layer.thresholds)  # stated on the accumulator that holds the bias
-    m0, shift = (_bcast(a, acc) for a in (layer.quantized_multiplier, layer.shift))
-    scaled = multiply_by_quantized_multiplier(np.clip(acc, -(1 << 31), (1 << 31) - 1), m0, shift, rounding="ceil")
-    return np.clip(scaled, 0, top)
+    # multiply_by_quantized_multiplier(acc, M0, shift, rounding="ceil") with the bias residual R added to the
+    # exact product, without re-validating M0 and shift (checked at conversion / loading):
+    # ceil((acc * M0 + R) / 2**(31 - shift)), then the fused clamp
+    m0 = _bcast(layer.quantized_multiplier.astype(np.int64), acc)
+    total = _bcast(31 - layer.shift.astype(np.int64), acc)
+    acc = np.clip(acc, -(1 << 31), (1 << 31) - 1)  # the int32 input of the reference kernel (acc_bits > 32 only)
+    scaled = (acc * m0 + (_bcast(layer.bias_residual, acc) + ((np.int64(1) << total) - 1))) >> total
+    return np.clip(scaled, 0, top, out=scaled)
 
 
 def _bcast(values: np.ndarray, acc: np.ndarray) -> np.ndarray:
@@ -89,9 +94,10 @@ def _forward_batch(model: IntegerLeNet, x: np.ndarray, method: str, acc_bits: in
             x = x.reshape(len(x), -1)
         if layer.kind == "conv":
             bias = layer.bias if layer.bias.ndim == 1 else None
-            acc, counts = int_conv2d(x, layer.weight, bias, layer.padding, acc_bits, overflow, count=collect)
+            acc, counts = int_conv2d(x, layer.weight, bias, layer.padding, acc_bits, overflow, count=collect,
+                                     x_max=2 ** layer.in_bits - 1)
             if bias is None:  # a per-position bias (conv1's input zero point): the last addition, same rule
-                acc, extra = _add_bias(acc, layer.bias[None], acc_bits, overflow)
+                acc, extra = _add_bias(acc, layer.bias[None], acc_bits, overflow, _bound(layer))
                 counts = None if counts is None else counts + extra
         else:
             acc, counts = int_linear(x, layer.weight, layer.bias, acc_bits, overflow, count=collect)
@@ -107,16 +113,32 @@ def _forward_batch(model: IntegerLeNet, x: np.ndarray, method: str, acc_bits: in
         if layer.act_bits is None:
             return multiply_by_quantized_multiplier(np.clip(acc, -(1 << 31), (1 << 31) - 1),
                                                     layer.quantized_multiplier[None], layer.shift[None])
-        x = activation_levels(layer, acc, method)
-        if layer.pool:
-            x = max_pool_int(x, layer.pool)
+        positional = layer.bias.ndim > 1  # conv1: thresholds and bias residual vary by position
+        if layer.pool and not positional:
+            # the quantizer is non-decreasing in acc (M > 0) and the same at every position, so max-pooling
+            # the accumulators first gives the same levels with a quarter of the requantizations / comparisons
+            x = activation_levels(layer, max_pool_int(acc, layer.pool), method)
+        else:
+            x = activation_levels(layer, acc, method)
+            if layer.pool:
+                x = max_pool_int(x, layer.pool)
     raise ValueError("the integer model has no output layer")
 
 
-def _add_bias(acc: np.ndarray, bias: np.ndarray, acc_bits: int, overflow: str) -> tuple[np.ndarray, np.ndarray]:
+def _bound(layer: IntLayer) -> int:
+    """Analytic bound of every partial sum of a layer: ``max_f (2^in_bits - 1) sum |w_f| + max |bias_f|``."""
+    f = layer.weight.shape[0]
+    w_abs = np.abs(layer.weight).reshape(f, -1).sum(axis=1)
+    return int(((2 ** layer.in_bits - 1) * w_abs + np.abs(layer.bias).reshape(f, -1).max(axis=1)).max())
+
+
+def _add_bias(acc: np.ndarray, bias: np.ndarray, acc_bits: int, overflow: str,
+              bound: int) -> tuple[np.ndarray, np.ndarray]:
     """``acc + bias`` in the accumulator (the dot product's last step): (result, 1 where it overflowed)."""
     lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
     total = acc + bias
+    if bound <= hi:  # the analytic bound says nothing can overflow
+        return total, np.zeros(total.shape, dtype=np.int64)
     over = ((total < lo) | (total > hi)).astype(np.int64)
     if overflow == "saturate":
         return np.clip(total, lo, hi), over

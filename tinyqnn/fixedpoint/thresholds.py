@@ -33,11 +33,11 @@ def compute_thresholds(multiplier: np.ndarray, shift_real: np.ndarray, bits: int
 
 
 def apply_thresholds(acc: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Activation levels from accumulators: acc (N, F, ...) and thresholds (F, ..., L) -> levels (N, F, ...) int64.
+    """Activation levels from accumulators: acc (N, F, ...) and thresholds (F, ..., L) -> levels (N, F, ...), uint8 below 256 levels.
 
     One comparison per threshold (L = 2**b - 1 of them), summed: no multiplication anywhere.
     """
-    level = np.zeros(acc.shape, dtype=np.int64)
+    level = np.zeros(acc.shape, dtype=np.uint8 if thresholds.shape[-1] < 256 else np.int64)
     for k in range(thresholds.shape[-1]):  # 2**b - 1 comparisons, each over the whole batch
         t = thresholds[..., k]
         level += acc >= t.reshape((1,) + t.shape + (1,) * (acc.ndim - 1 - t.ndim))
