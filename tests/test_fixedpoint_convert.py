@@ -181,7 +181,7 @@ def test_truncated_and_inconsistent_files_raise(trained, tmp_path):
         load_integer_model(tmp_path / "missing.npz")
 
     def too_wide(arrays, meta):
-        arrays["conv2/weight"] = arrays["conv2/weight"].copy()
+        arrays["conv2/weight"] = arrays["conv2/weight"].astype(np.int16)
         arrays["conv2/weight"].flat[0] = 300  # does not fit the stated 8 bits
     with pytest.raises(IntegerModelError, match="conv2/weight does not fit 8-bit signed"):
         load_integer_model(_rewrite(path, tmp_path / "a.npz", too_wide))
@@ -276,3 +276,12 @@ def test_thresholds_by_hand_including_exact_ties():
     np.testing.assert_array_equal(apply_thresholds(acc, t)[:, 0], [0, 0, 1, 1, 2, 2, 3, 3, 3])
     with pytest.raises(ValueError, match="> 0"):
         compute_thresholds(np.array([0.0]), np.array([0.0]), 2)
+
+
+def test_fine_tuned_quant_layers_convert_with_their_own_weight_setting(trained, test_set):
+    fq = quantize_weights(trained, "symmetric", 4, True)  # QuantConv2d / QuantLinear, as after a fine-tune
+    fq.eval()
+    imodel = convert_lenet(fq)  # weight_bits / per_channel read from the layers
+    assert {l.weight_bits for l in imodel.layers} == {4} and np.abs(imodel.layer("fc1").weight).max() <= 7
+    got = integer_forward(imodel, test_set.images)[0].argmax(axis=1)
+    assert np.mean(got == _predict(fq, test_set)) >= 0.999

@@ -276,8 +276,13 @@ def save_integer_model(model: IntegerLeNet, path: str | Path) -> Path:
         for key in _TENSORS:
             value = getattr(layer, key)
             if value is not None:
-                arrays[f"{layer.name}/{key}"] = np.asarray(value)
-                facts[key].update(shape=list(np.shape(value)), dtype=str(np.asarray(value).dtype))
+                value = np.asarray(value)
+                if facts[key]["signed"] is not None:  # integers in the smallest dtype that holds their width
+                    bits = facts[key]["bits"]
+                    value = value.astype(np.int8 if bits <= 8 else np.int16 if bits <= 16 else
+                                         np.int32 if bits <= 32 else np.int64)
+                arrays[f"{layer.name}/{key}"] = value
+                facts[key].update(shape=list(value.shape), dtype=str(value.dtype))
         layers_meta.append(dict(name=layer.name, kind=layer.kind, weight_bits=layer.weight_bits,
                                 in_scale=layer.in_scale, in_bits=layer.in_bits, padding=layer.padding,
                                 pool=layer.pool, act_bits=layer.act_bits, alpha=layer.alpha, tensors=facts))
