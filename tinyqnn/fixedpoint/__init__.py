@@ -5,6 +5,11 @@ naive loops, the trace) -> ``accumulate`` (the vectorized unit) -> ``requant`` (
 requantization) -> ``thresholds`` (FINN-style integer thresholds) -> ``convert`` (LeNet-5 -> IntegerLeNet,
 .npz files) -> ``infer`` (integer inference) -> ``report`` / ``sweep`` / ``benchmark`` / ``cli``.
 """
+from .convert import IntegerLeNet, IntegerModelError, IntLayer, convert_lenet, load_integer_model, save_integer_model
+from .infer import integer_forward, predict
+from .report import ENERGY_PJ, format_layer_report, layer_report, run_integer_report, summary_line
+from .sweep import accumulator_sweep, plot_sweep
+from .thresholds import apply_thresholds, compute_thresholds
 from .accumulate import accumulate, exact_matmul, im2col, int_conv2d, int_linear
 from .intrep import bits_needed, check_fits, int_range, overflows, saturate, wrap
 from .mac import add_step, format_trace, mac_step, naive_conv2d, naive_dot, naive_linear, trace_dot
@@ -14,6 +19,9 @@ from .requant import (
 )
 
 __all__ = [
+    "IntegerLeNet", "IntegerModelError", "IntLayer", "convert_lenet", "load_integer_model", "save_integer_model",
+    "integer_forward", "predict", "ENERGY_PJ", "format_layer_report", "layer_report", "run_integer_report",
+    "summary_line", "accumulator_sweep", "plot_sweep", "apply_thresholds", "compute_thresholds",
     "accumulate", "exact_matmul", "im2col", "int_conv2d", "int_linear",
     "bits_needed", "check_fits", "int_range", "overflows", "saturate", "wrap",
     "add_step", "format_trace", "mac_step", "naive_conv2d", "naive_dot", "naive_linear", "trace_dot",

@@ -108,10 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         model, _ = load_model(args.checkpoint)
     else:
         from .. import manual_seed
-        from ..experiments.table1 import build_model
+        from ..models import LeNet5
+        from ..quant import QuantAct
 
-        manual_seed(0)
-        model = build_model(2, "clipped_relu")
+        manual_seed(0)  # the paper's setup: scale-free batch norm, 2-bit ceil quantizer, paper's alpha
+        model = LeNet5(batch_norm=True, bn_affine=False, activation=lambda name, n: QuantAct(2, None, "clipped_relu"))
     test_set, where = _images(args.data_dir, 10_000)
     r = run_benchmark(model, test_set, repeats=args.repeats, naive_images=args.naive_images)
     ips = r["images_per_second"]

@@ -49,7 +49,8 @@ def run_integer_report(model: Any, test_set: Any, weight_bits: int | None = 8, p
     Args:
         model: the trained LeNet5 with QuantAct activations (float weights, or QuantConv2d/QuantLinear).
         test_set: a tinyqnn ImageDataset (raw ``images`` for the integer model, normalised batches otherwise).
-        weight_bits, per_channel: weight quantization of the fake-quantized and the integer model.
+        weight_bits, per_channel: weight quantization of the fake-quantized and the integer model (None: a
+            QuantConv2d/QuantLinear layer's own setting, 8 bits per channel for float layers).
         method: the integer model's activation method ("requant" or "thresholds"); the other one is run too.
         float_model: optional float baseline (e.g. the demo's float LeNet-5) for the first column.
         integer_model: an already converted model (else converted here from ``model``).
@@ -63,7 +64,8 @@ def run_integer_report(model: Any, test_set: Any, weight_bits: int | None = 8, p
     labels = np.asarray(test_set.labels)
     imodel = integer_model or convert_lenet(model, weight_bits, per_channel, method,
                                             mean=test_set.mean, std=test_set.std)
-    fq = quantize_weights(model, "symmetric", weight_bits or 8, bool(per_channel)) if weight_bits else model
+    # the same weights the integer model gets (quantize_weights leaves QuantConv2d/QuantLinear layers as they are)
+    fq = quantize_weights(model, "symmetric", weight_bits or 8, True if per_channel is None else per_channel)
     result: dict[str, Any] = {"n_images": int(len(labels)), "weight_bits": weight_bits, "per_channel": per_channel,
                               "method": method, "acc_bits": acc_bits, "overflow": overflow}
     pct = lambda p: round(100.0 * float(np.mean(p == labels)), 4)  # noqa: E731
