@@ -41,6 +41,7 @@ def accumulator_sweep(imodel: IntegerLeNet, pixels: np.ndarray, labels: np.ndarr
 def plot_sweep(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> None:
     """Accuracy (top) and overflowed additions (bottom, log scale) vs accumulator width, one line per mode."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -61,6 +62,7 @@ def plot_sweep(rows: list[dict[str, Any]], path: str | Path, title: str = "") ->
     ax2.set_yscale("log")
     ax2.set_ylabel("overflowed additions (0 drawn at 0.5)")
     ax2.set_xlabel("accumulator width (bits)")
+    ax2.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax2.grid(alpha=0.3)
     if title:
         ax1.set_title(title)
