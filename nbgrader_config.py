@@ -29,3 +29,7 @@ c.CourseDirectory.ignore = [
 # Per-cell limit while autograding (nbgrader has no per-cell override). Notebooks shorten long cells
 # under quick mode (NBGRADER_EXECUTION is set), so a cell that needs this long is a runaway loop.
 c.Execute.timeout = 120
+
+# Same kernel arguments as the self-check (tinyqnn.course.grading.KERNEL_ARGUMENTS): history in memory, and
+# no ipykernel warning about its loopback TCP transport in every learner's and instructor's log.
+c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]

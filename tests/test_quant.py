@@ -322,3 +322,28 @@ def test_quantize_activations_lenet_hook():
         x = tq.randn(2, 1, 28, 28)
         q.eval()
         assert q(x).shape == (2, 10)
+
+
+def test_quant_act_alpha_is_the_effective_step_and_config_is_json():
+    """``.alpha`` is the step the forward uses (PACT: clip / (2^b - 1), LSQ: the learned step);
+    ``quant_config`` holds what is fixed, and rebuilds an equal quantizer."""
+    import json
+
+    from tinyqnn.quant import QuantAct
+
+    pact, lsq, fixed = QuantAct(2, ste="pact"), QuantAct(4, ste="lsq"), QuantAct(2, 0.5, quantizer="round")
+    pact.clip.data[...] = 0.9
+    lsq.step.data[...] = 0.25
+    assert pact.alpha == pytest.approx(0.3) and lsq.alpha == 0.25 and fixed.alpha == 0.5
+    with pytest.raises(AttributeError, match="clip"):
+        pact.alpha = 0.1
+    fixed.alpha = 0.7
+    assert fixed.alpha == 0.7
+    with pytest.raises(ValueError, match="alpha"):
+        fixed.alpha = -1.0
+    for act in (pact, lsq, fixed, QuantAct(1, ste="swish_sign", beta=2.0)):
+        config = json.loads(json.dumps(act.quant_config()))
+        assert QuantAct.from_config(config).quant_config() == config
+    assert "alpha" not in pact.quant_config() and fixed.quant_config()["quantizer"] == "round"
+    with pytest.raises(ValueError, match="JSON"):
+        QuantAct(1, ste="swish_sign", beta=np.array([1.0, 2.0]))

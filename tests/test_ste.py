@@ -289,3 +289,107 @@ def test_plot_ste_draws_quantizer_and_derivative():
     np.testing.assert_array_equal(right.lines[0].get_ydata(), ((x > 0) & (x <= 1.5)).astype(float))
     np.testing.assert_array_equal(q, quantize_relu(x, 2, 0.5))
     plt.close(fig)
+
+
+# ---------------------------------------------------------------------- bad input (issue 11)
+def _all_quantizers():
+    """(name, f(x) -> output) for every quantizer a NaN can reach: STEs, QuantAct, weight and affine."""
+    from tinyqnn.quant import QuantAct, affine, weight
+
+    out = []
+    for name in S.available_stes():
+        cls = S.get_ste(name)
+        if cls.learnable == "clip":
+            out.append((name, lambda x, c=cls: c.apply(tq.Tensor(x), tq.Tensor(np.float64(1.5)), bits=2).data))
+        elif cls.learnable == "step":
+            out.append((name, lambda x, c=cls: c.apply(tq.Tensor(x), tq.Tensor(np.float64(0.5)), bits=2).data))
+        else:
+            bits = 1 if cls.binary else 2
+            out.append((name, lambda x, c=cls, b=bits: c.apply(tq.Tensor(x), bits=b, alpha=0.6511).data))
+    for rule in ("ceil", "round"):
+        out.append((f"quantize_relu {rule}", lambda x, r=rule: quantize_relu(x, 2, 0.6511, r)))
+        out.append((f"QuantAct {rule}", lambda x, r=rule: QuantAct(2, quantizer=r).double()(tq.Tensor(x)).data))
+    for wq in ("symmetric", "binary", "ternary"):
+        for pc in (False, True):
+            out.append((f"weight {wq} per_channel={pc}",
+                        lambda x, q=wq, p=pc: weight.fake_quantize_weight(tq.Tensor(x), q, 4, p).data))
+    out.append(("fake_quantize", lambda x: affine.fake_quantize(x, 0.1, 3, bits=8)))
+    out.append(("FakeQuantize", lambda x: affine.FakeQuantize.apply(tq.Tensor(x), scale=0.1, zero_point=3).data))
+    return out
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape=st.tuples(st.integers(1, 4), st.integers(1, 5)), seed=st.integers(0, 2**16))
+def test_nan_into_any_quantizer_comes_out_nan(shape, seed):
+    """A NaN used to come out as a finite level (-6e18 after an int64 cast, or -1 from the sign STEs)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=shape) * 2
+    mask = np.zeros(shape, bool)
+    mask[rng.integers(shape[0]), rng.integers(shape[1])] = True
+    mask |= rng.random(shape) < 0.2
+    x[mask] = np.nan
+    for name, f in _all_quantizers():
+        y = np.asarray(f(x))
+        assert y.shape == x.shape, name
+        assert np.isnan(y[mask]).all(), f"{name}: NaN inputs became {y[mask]}"
+
+
+def test_nan_has_no_integer_code():
+    from tinyqnn.quant import affine, level_index
+
+    x = np.array([0.3, np.nan, 1.0])
+    with pytest.raises(ValueError, match="NaN"):
+        level_index(x, 2, 0.6511)
+    with pytest.raises(ValueError, match="1 NaN"):
+        affine.quantize(x, 0.1, 0)
+    np.testing.assert_array_equal(affine.quantize(np.array([0.3, 1.0]), 0.1, 0), [3, 10])
+    for observer in (affine.MinMaxObserver(), affine.MovingAverageMinMaxObserver(), affine.PercentileObserver(),
+                     affine.MSEObserver(), affine.MinMaxObserver(axis=0)):
+        with pytest.raises(ValueError, match="1 NaN"):
+            observer.observe(x)
+
+
+def test_integer_tensors_are_refused_by_autograd_quantizers():
+    """uint8 [0, 1, 2, 3] through an STE came out as [0, 1, 2, 2] (levels truncated to the input dtype),
+    and LSQ cast its 0.5 step to int 0 before dividing by it."""
+    from tinyqnn.quant import QuantAct, affine, weight
+
+    x = tq.Tensor(np.array([0, 1, 2, 3], dtype=np.uint8))
+    calls = [(n, lambda c=S.get_ste(n): c.apply(x, bits=1 if c.binary else 2, alpha=0.6511))
+             for n in S.available_stes() if not S.get_ste(n).learnable]
+    calls += [
+        ("pact", lambda: S.PACTSTE.apply(x, tq.Tensor(np.float32(1.5)), bits=2)),
+        ("lsq", lambda: S.LSQSTE.apply(x, tq.Tensor(np.float32(0.5)), bits=2)),
+        ("QuantAct", lambda: QuantAct(2)(x)),
+        ("QuantAct lsq", lambda: QuantAct(2, ste="lsq")(x)),
+        ("QuantAct pact", lambda: QuantAct(2, ste="pact")(x)),
+        ("WeightSTE", lambda: weight.WeightSTE.apply(x)),
+        ("FakeQuantize", lambda: affine.FakeQuantize.apply(x, scale=0.1, zero_point=0)),
+    ]
+    for name, call in calls:
+        with pytest.raises(TypeError, match="uint8"):
+            call()
+    # the same values as floats are quantized as they should be
+    y = QuantAct(2)(tq.Tensor(np.array([0, 1, 2, 3], dtype=np.float32)))
+    np.testing.assert_allclose(y.data, np.float32(0.6511) * np.array([0, 2, 3, 3]), rtol=1e-6)
+    lsq = QuantAct(2, ste="lsq")
+    lsq.step.data[...] = 0.5
+    np.testing.assert_array_equal(lsq(tq.Tensor(np.array([0.2, 0.6, 5.0], np.float32))).data, [0.0, 0.5, 1.5])
+
+
+def test_numpy_level_quantizers_compute_integers_in_float():
+    from tinyqnn.quant import affine, weight
+
+    ints = np.array([0, 1, 2, 3], dtype=np.uint8)
+    y = quantize_relu(ints, 2, 0.6511)
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, quantize_relu(ints.astype(np.float64), 2, 0.6511))
+    np.testing.assert_allclose(y, 0.6511 * np.array([0, 2, 3, 3]))
+    w = np.array([[-3, 1], [2, 7]], dtype=np.int64)
+    for name in ("symmetric", "binary", "ternary"):
+        q = weight.get_weight_quantizer(name)(w, bits=4, per_channel=True)
+        assert q.dtype == np.float64, name
+        np.testing.assert_array_equal(q, weight.get_weight_quantizer(name)(w.astype(np.float64), 4, True))
+    np.testing.assert_allclose(weight.quantize_symmetric(w, 4), w.astype(float))  # step 1: exact
+    np.testing.assert_allclose(affine.fake_quantize(ints, 0.5, 0), ints.astype(float))
+    np.testing.assert_allclose(S.LSQSTE.quantize(ints, 2, 0.5), [0.0, 1.0, 1.5, 1.5])

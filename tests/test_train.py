@@ -170,3 +170,229 @@ def test_plot_history_ticks_whole_epochs():
     for ax in fig.axes:
         ticks = [t for t in ax.get_xticks() if 1 <= t <= 3]
         assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+# ---------------------------------------------------------------------- quantized checkpoints (issue 11)
+def _quant_lenet(bits=2, alpha=None, ste="clipped_relu", quantizer="ceil", weight_bits=None, **kwargs):
+    from tinyqnn.quant import quantize_activations, quantize_weights
+
+    model = quantize_activations(LeNet5(batch_norm=True, bn_affine=False, **kwargs), bits, ste, alpha, quantizer)
+    return model if weight_bits is None else quantize_weights(model, "symmetric", weight_bits)
+
+
+@pytest.mark.parametrize("other, words", [
+    (lambda: _quant_lenet(bits=1), ["bits=2", "bits=1"]),
+    (lambda: _quant_lenet(bits=4), ["bits=2", "bits=4"]),
+    (lambda: _quant_lenet(alpha=0.3), ["alpha=0.6511", "alpha=0.3"]),
+    (lambda: _quant_lenet(quantizer="round"), ["'ceil'", "'round'"]),
+    (lambda: _quant_lenet(ste="relu"), ["'clipped_relu'", "'relu'"]),
+    (lambda: LeNet5(batch_norm=True, bn_affine=False), ["QuantAct(bits=2", "ReLU (float)"]),
+    (lambda: _quant_lenet(pool="avg"), ["pool", "'max'", "'avg'"]),
+    (lambda: _quant_lenet(weight_bits=8), ["QuantConv2d(", "weight_bits=8", "conv1"]),
+])
+def test_quantized_checkpoint_refuses_another_quantization(tmp_path, other, words):
+    """A 2-bit checkpoint used to load silently into 1-/4-bit, other-alpha or float models."""
+    path = save_checkpoint(tmp_path / "two_bit.npz", _quant_lenet(bits=2))
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, other())
+    message = str(info.value)
+    assert "two_bit.npz" in message
+    for word in words:
+        assert word in message, message
+    if "pool" not in words:
+        assert "act1" in message or "conv1" in message
+    # loading it into a differently quantized model on purpose (QAT from other weights) stays possible
+    load_checkpoint(path, other(), check_quantization=False, strict=False)
+
+
+def test_checkpoint_weight_quantization_is_compared(tmp_path):
+    path = save_checkpoint(tmp_path / "w4.npz", _quant_lenet(weight_bits=4))
+    with pytest.raises(CheckpointError, match=r"conv1.*weight_bits=4.*model Conv2d \(float\)"):
+        load_checkpoint(path, _quant_lenet())
+    load_checkpoint(path, _quant_lenet(weight_bits=4))  # the same setup loads
+
+
+def test_checkpoint_without_model_record_still_loads(tmp_path):
+    """Checkpoints from before the record (format 1) load into any model with the right shapes."""
+    model = _quant_lenet(bits=2)
+    path = save_checkpoint(tmp_path / "old.npz", model)
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    meta = json.loads(str(arrays["meta"]))
+    del meta["model"]
+    meta["format_version"] = 1
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+    load_checkpoint(path, _quant_lenet(bits=4))  # nothing recorded: nothing to compare
+    load_checkpoint(path, LeNet5(batch_norm=True, bn_affine=False))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: LeNet5(),
+    lambda: LeNet5(batch_norm=True, bn_affine=True, pool="avg", num_classes=7),
+    lambda: _quant_lenet(bits=1, ste="hardtanh"),
+    lambda: _quant_lenet(bits=4, alpha=0.3, quantizer="round", weight_bits=6),
+    lambda: _quant_lenet(bits=2, ste="pact"),
+    lambda: _quant_lenet(bits=3, ste="lsq"),
+    lambda: _quant_lenet(bits=1, ste="swish_sign").double(),
+])
+def test_load_model_rebuilds_the_trained_model(tmp_path, make):
+    from tinyqnn.train import load_model
+
+    tq.manual_seed(3)
+    model = make()
+    for p in model.parameters():  # move every parameter (also a learned clip/step) off its initial value
+        p.data[...] = p.data * 1.1 + 0.01
+    for _, buf in model.named_buffers():
+        buf[...] = buf + 0.05
+    path = save_checkpoint(tmp_path / "m.npz", model, meta={"epoch": 4})
+    tq.manual_seed(99)
+    rebuilt, meta = load_model(path)
+    assert meta["epoch"] == 4 and not rebuilt.training
+    assert repr(rebuilt) == repr(model)
+    for (k, a), (k2, b) in zip(model.state_dict().items(), rebuilt.state_dict().items()):
+        assert k == k2 and a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    x = tq.randn(3, 1, 28, 28).to(model.fc3.weight.dtype)
+    model.eval()
+    np.testing.assert_array_equal(rebuilt(x).data, model(x).data)
+
+
+def test_load_model_explains_what_it_cannot_rebuild(tmp_path):
+    from tinyqnn.train import load_model
+
+    path = save_checkpoint(tmp_path / "seq.npz", small_model())
+    with pytest.raises(CheckpointError, match=r"seq\.npz.*Sequential|seq\.npz.*architecture None"):
+        load_model(path)
+    junk = tmp_path / "plain.npz"
+    np.savez(junk, **{"model/w": np.zeros(2), "meta": np.array(json.dumps({"epoch": 1}))})
+    with pytest.raises(CheckpointError, match="plain.npz.*load_checkpoint"):
+        load_model(junk)
+
+
+def test_load_model_reads_legacy_grid_and_train_checkpoints(tmp_path):
+    """Format-1 checkpoints of the grid and of `train` carry their configuration, not a record."""
+    from tinyqnn.train import load_model
+
+    model = _quant_lenet(bits=4, alpha=0.1946)
+    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
+    config = {"cell": "4bit_relu", "bits": 4, "ste": "relu", "alpha": 0.1946, "quantizer": "ceil"}
+    arrays["meta"] = np.array(json.dumps({"format_version": 1, "epoch": 2, "config": config}))
+    np.savez(tmp_path / "grid.npz", **arrays)
+    rebuilt, _ = load_model(tmp_path / "grid.npz")
+    assert rebuilt.act3.bits == 4 and rebuilt.act3.ste.name == "relu" and rebuilt.act3.alpha == 0.1946
+    float_model = LeNet5(batch_norm=True)
+    arrays = {f"model/{k}": v for k, v in float_model.state_dict().items()}
+    arrays["meta"] = np.array(json.dumps({"epoch": 1, "config": {"batch_norm": True}}))
+    np.savez(tmp_path / "train.npz", **arrays)
+    rebuilt, _ = load_model(tmp_path / "train.npz")
+    assert isinstance(rebuilt.act1, nn.ReLU) and isinstance(rebuilt.bn1, nn.BatchNorm2d)
+
+
+# ---------------------------------------------------------------------- resume (issue 11)
+def _resumable_run(tmp_path, name, epochs, resume, lr=0.05, milestones=(1,), momentum=0.9):
+    tq.manual_seed(0)
+    images = mnist_subset(train=False)
+    loader = DataLoader(images, batch_size=50, shuffle=True, seed=7)
+    model = small_model()
+    opt = optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    sched = optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=0.1)
+    log = RunLog(tmp_path / name, {"run": name})
+    history = fit(model, loader, None, opt, epochs, scheduler=sched, log=log, checkpoint=tmp_path / name / "ck.npz",
+                  resume=resume, progress=False)
+    return model, history
+
+
+def test_fit_resumed_run_equals_an_uninterrupted_one(tmp_path):
+    """Same seed, interrupted after epoch 1 and resumed: bit-identical weights, and the log keeps epoch 1
+    (the data order used to restart at epoch 1's permutation, and metrics.json lost the earlier epochs)."""
+    straight, history = _resumable_run(tmp_path, "straight", 3, resume=False)
+    _resumable_run(tmp_path, "split", 1, resume=False)
+    resumed, resumed_history = _resumable_run(tmp_path, "split", 3, resume=True)
+    for (k, a), (k2, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        assert k == k2
+        np.testing.assert_array_equal(a, b)
+    assert [r["lr"] for r in resumed_history] == pytest.approx([0.05, 0.005, 0.005])
+    rows = json.loads((tmp_path / "split" / "metrics.json").read_text())["epochs"]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert [r["train_loss"] for r in rows] == [r["train_loss"] for r in history]
+
+
+@pytest.mark.parametrize("change, words", [
+    (dict(lr=0.1), ["initial_lr", "0.05", "0.1"]),
+    (dict(milestones=(2,)), ["milestones", "[1.0]", "[2.0]"]),
+    (dict(momentum=0.5), ["momentum", "0.9", "0.5"]),
+])
+def test_fit_resume_refuses_other_settings(tmp_path, change, words):
+    """A resumed optimizer/scheduler got the checkpoint's lr and milestones while the caller's were logged."""
+    _resumable_run(tmp_path, "run", 1, resume=False)
+    with pytest.raises(ValueError, match="cannot resume") as info:
+        _resumable_run(tmp_path, "run", 2, resume=True, **change)
+    for word in words:
+        assert word in str(info.value), str(info.value)
+    _resumable_run(tmp_path, "run", 2, resume=True)  # the run's own settings resume fine
+
+
+# ---------------------------------------------------------------------- partial loads and bad metadata (issue 11)
+def test_load_checkpoint_non_strict_reports_missing_and_unexpected_keys(tmp_path):
+    with_bn = save_checkpoint(tmp_path / "bn.npz", LeNet5(batch_norm=True))
+    plain = LeNet5()
+    meta = load_checkpoint(with_bn, plain, strict=False)
+    assert meta["missing_keys"] == []
+    assert "bn1.weight" in meta["unexpected_keys"] and "bn4.running_var" in meta["unexpected_keys"]
+    assert not any(k.startswith("conv") for k in meta["unexpected_keys"])
+    without_bn = save_checkpoint(tmp_path / "plain.npz", plain)
+    model = LeNet5(batch_norm=True)
+    meta = load_checkpoint(without_bn, model, strict=False)
+    assert "bn2.running_mean" in meta["missing_keys"] and meta["unexpected_keys"] == []
+    np.testing.assert_array_equal(model.conv1.weight.data, plain.conv1.weight.data)
+    assert load_checkpoint(without_bn, LeNet5())["missing_keys"] == []  # strict: always both lists
+    # a partial load still refuses another quantization of the layers both have
+    from tinyqnn.quant import quantize_activations
+
+    with pytest.raises(CheckpointError, match="act1"):
+        load_checkpoint(without_bn, quantize_activations(LeNet5(batch_norm=True), 2), strict=False)
+
+
+@pytest.mark.parametrize("meta, words", [
+    ("{not json", ["not valid JSON"]),
+    ("[1, 2]", ["JSON object", "list"]),
+    ('{"epoch": "three"}', ["epoch", "int", "three"]),
+    ('{"epoch": true}', ["epoch", "int"]),
+    ('{"history": {"epoch": 1}}', ["history", "list"]),
+    ('{"history": [1, 2]}', ["history", "per-epoch dicts"]),
+    ('{"model": {"arch": "LeNet5"}}', ["model", "layers"]),
+    ('{"config": "lr=0.1"}', ["config", "dict"]),
+])
+def test_invalid_checkpoint_metadata_is_a_clear_error(tmp_path, meta, words):
+    from tinyqnn.train import load_model, read_checkpoint_meta
+
+    path = tmp_path / "broken.npz"
+    arrays = {f"model/{k}": v for k, v in LeNet5().state_dict().items()}
+    np.savez(path, **arrays, meta=np.array(meta))
+    for action in (lambda: read_checkpoint_meta(path), lambda: load_checkpoint(path, LeNet5()),
+                   lambda: load_model(path)):
+        with pytest.raises(CheckpointError) as info:
+            action()
+        assert "broken.npz" in str(info.value)
+        for word in words:
+            assert word in str(info.value), str(info.value)
+
+
+def test_checkpoint_meta_must_be_one_string(tmp_path):
+    path = tmp_path / "numbers.npz"
+    np.savez(path, meta=np.arange(3))
+    with pytest.raises(CheckpointError, match=r"numbers\.npz.*'meta' must be one JSON string"):
+        load_checkpoint(path, LeNet5())
+
+
+def test_quantization_check_ignores_other_float_layers(tmp_path):
+    """The check is about quantization and LeNet-5's arguments: a float activation of another kind is the
+    caller's business (as before), a float layer where the checkpoint quantizes is not."""
+    path = save_checkpoint(tmp_path / "relu.npz", small_model())
+    tanh = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.Tanh(), nn.Linear(32, 10))
+    load_checkpoint(path, tanh)
+    from tinyqnn.quant import quantize_activations
+
+    with pytest.raises(CheckpointError, match=r"layer 2: recorded ReLU \(float\), model QuantAct\(bits=2"):
+        load_checkpoint(path, quantize_activations(small_model(), 2))

@@ -27,6 +27,8 @@ def _datasets(name: str, data_dir: str | None):
         return data.FashionMNIST(root=data_dir, train=True), data.FashionMNIST(root=data_dir, train=False)
     if name == "mnist-subset":
         return data.mnist_subset(train=True), data.mnist_subset(train=False)
+    if name == "fashion-mnist-subset":  # grid runs with --subset --dataset fashion-mnist
+        return data.fashion_mnist_subset(train=True), data.fashion_mnist_subset(train=False)
     raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
 
@@ -38,6 +40,8 @@ def run_training(config: dict[str, Any], out: Path | None, resume: bool = False,
     from .models import LeNet5
     from .train import RunLog, fit, plot_history
 
+    if resume and out is not None and (out / "checkpoint.npz").is_file():
+        _check_resumable(out / "checkpoint.npz", config)
     manual_seed(config["seed"])
     train_set, test_set = _datasets(config["dataset"], config.get("data_dir"))
     train_loader = DataLoader(train_set, batch_size=config["batch_size"], shuffle=True, seed=config["seed"])
@@ -53,6 +57,24 @@ def run_training(config: dict[str, Any], out: Path | None, resume: bool = False,
     if out is not None and history:
         plot_history(history, out / "curves.png", title=f"LeNet-5 on {config['dataset']}")
     return model, history
+
+
+#: run settings a resumed run may change: how long it trains, and where the data files are
+RESUMABLE_CHANGES = ("epochs", "data_dir")
+
+
+def _check_resumable(checkpoint: Path, config: dict[str, Any]) -> None:
+    """``--resume`` continues the run in the checkpoint; other settings (``--lr``, ``--milestones``, ...)
+    would be replaced by the checkpoint's while logged as used, so they are refused."""
+    from .train import read_checkpoint_meta
+
+    stored = read_checkpoint_meta(checkpoint).get("config") or {}
+    changed = [f"--{key.replace('_', '-')} {config[key]!r} (the run used {stored[key]!r})"
+               for key in stored if key in config and key not in RESUMABLE_CHANGES and stored[key] != config[key]]
+    if changed:
+        raise ValueError(f"--resume continues the run in {checkpoint}, which was trained with other settings: "
+                         f"{', '.join(changed)}. Resume with the run's settings (only --epochs may change), "
+                         "or train into another --out")
 
 
 def _add_train_args(p: argparse.ArgumentParser, epochs: int) -> None:
@@ -108,19 +130,43 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .data import DataLoader
-    from .models import LeNet5
-    from .train import evaluate, load_checkpoint
-    from .train.checkpoint import read_checkpoint_meta
+def _evaluation_set(config: dict[str, Any], dataset: str | None, data_dir: str | None) -> tuple[str, Any]:
+    """The test set a run was evaluated on (its data set, bundled subset, ``test_limit``), unless
+    ``dataset`` overrides it. Returns (name, test set)."""
+    name = dataset or config.get("dataset") or "mnist"
+    if dataset is None and config.get("subset"):  # a grid run on the bundled subset
+        name = {"mnist": "mnist-subset", "fashion-mnist": "fashion-mnist-subset"}.get(name, name)
+    _, test_set = _datasets(name, data_dir or config.get("data_dir"))
+    limit = config.get("test_limit") if dataset is None else None
+    if limit:
+        from .experiments.table1 import _evenly  # the grid's own choice of its evenly spaced test images
 
-    meta = read_checkpoint_meta(args.checkpoint)
-    config = meta.get("config", {})
-    model = LeNet5(batch_norm=config.get("batch_norm", False))
-    load_checkpoint(args.checkpoint, model)
-    _, test_set = _datasets(args.dataset or config.get("dataset", "mnist"), args.data_dir or config.get("data_dir"))
+        test_set = _evenly(test_set, limit)
+    return name, test_set
+
+
+def _describe_model(model: Any) -> str:
+    """``"float LeNet5(...)"`` or ``"LeNet5(...) with QuantAct(bits=2, ...)"``: what is being evaluated."""
+    from .models.record import describe_layer
+
+    quantizers = list(dict.fromkeys(describe_layer(m.quant_config()) for m in model.modules()
+                                    if callable(getattr(m, "quant_config", None))))
+    kwargs = getattr(model, "arch_kwargs", {})
+    arch = type(model).__name__ + ("(" + ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) + ")" if kwargs else "")
+    return f"float {arch}" if not quantizers else f"{arch} with " + ", ".join(quantizers)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Rebuild the model a checkpoint was trained as (``tinyqnn.train.load_model``) and test it."""
+    from .data import DataLoader
+    from .train import evaluate, load_model
+
+    model, meta = load_model(args.checkpoint)
+    name, test_set = _evaluation_set(meta.get("config") or {}, args.dataset, args.data_dir)
     result = evaluate(model, DataLoader(test_set, batch_size=1000))
-    print(f"{args.checkpoint}: test loss {result['loss']:.4f}, test accuracy {100 * result['accuracy']:.2f}%")
+    print(f"{args.checkpoint}: {_describe_model(model)}")
+    print(f"{len(test_set)} {name} test images: test loss {result['loss']:.4f}, "
+          f"test accuracy {100 * result['accuracy']:.2f}%")
     return 0
 
 

@@ -7,7 +7,7 @@ import traceback
 import pytest
 
 from coursekit import (ASSIGNMENTS, LESSONS, REPO, WORKERS, Batch, build_batch, build_loop_batch, grading,
-                       run_lesson, wrong_answer_cases)
+                       right_answer_cases, run_lesson, wrong_answer_cases)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -17,6 +17,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("lesson", LESSONS)
     if "wrong_case" in metafunc.fixturenames:
         metafunc.parametrize("wrong_case", wrong_answer_cases(), ids=[f"{a}-{i}" for a, i in wrong_answer_cases()])
+    if "right_case" in metafunc.fixturenames:
+        metafunc.parametrize("right_case", right_answer_cases(), ids=[f"{a}-{i}" for a, i in right_answer_cases()])
 
 
 @pytest.fixture(scope="session")

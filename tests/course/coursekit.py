@@ -29,16 +29,24 @@ WORKERS = int(os.environ.get("TINYQNN_COURSE_WORKERS", "2"))
 LOOP_TIMEOUT = 15  # seconds per cell for the infinite-loop scenario
 
 
-def wrong_answer_cases() -> list[tuple[str, int]]:
+def _answer_cases(load) -> list[tuple[str, int]]:
     cases = []
     for a in ASSIGNMENTS:
         path = WRONG_DIR / f"{a}.py"
         if path.exists():
             try:
-                cases += [(a, i) for i in range(len(grading.load_wrong_answers(path)))]
+                cases += [(a, i) for i in range(len(load(path)))]
             except Exception:  # reported by test_wrong_answer_files_are_valid
                 pass
     return cases
+
+
+def wrong_answer_cases() -> list[tuple[str, int]]:
+    return _answer_cases(grading.load_wrong_answers)
+
+
+def right_answer_cases() -> list[tuple[str, int]]:
+    return _answer_cases(grading.load_right_answers)
 
 
 # ------------------------------------------------------------------------------------------- scenarios
@@ -139,6 +147,12 @@ def plan_students(assignment: str, course: grading.TempCourse) -> dict[str, Stud
         expected = {n: {gid: (0.0 if gid in wa["fails"] and n == name else pts) for gid, pts in full[n].items()}
                     for n in full}
         students[f"wrong_{i:02d}"] = Student(nbs, expected, f"wrong answer {i} for {wa['cell']}: {wa['why']}")
+    right = grading.load_right_answers(path) if path.exists() else []
+    for i, ra in enumerate(right):
+        name = notebook_with_cell(sources, ra["cell"])
+        nbs = dict(solved)
+        nbs[name] = grading.replace_cell(solved[name], ra["cell"], ra["source"])
+        students[f"right_{i:02d}"] = Student(nbs, full, f"right answer {i} for {ra['cell']}: {ra['why']}")
 
     # Edge cases, one per task of the first notebook, all in one student (grading independence keeps them apart).
     name = next(iter(sources))
@@ -205,18 +219,39 @@ def build_loop_batch(assignment: str, root: Path) -> Batch:
 
 # ---------------------------------------------------------------------------------------------- lessons
 
+#: matplotlib's inline backend: figures are embedded in the notebook even when the caller's environment says
+#: MPLBACKEND=Agg (as CI does), so a headless run produces the same notebook a learner sees.
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+_PLOT_CALL = re.compile(r"\bplt\.(show|subplots|figure)\(|\bplot_[a-z_]+\(")
+
+
+def promised_figures(nb: Any) -> list[int]:
+    """Indices of the code cells that draw a figure (``plt.show()``, ``plt.subplots(...)``, ``plot_*(...)``)."""
+    return [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and _PLOT_CALL.search(grading.source_text(c))]
+
+
+def has_figure(cell: Any) -> bool:
+    return any("image/png" in out.get("data", {}) for out in cell.get("outputs", []))
+
+
 def run_lesson(path: str) -> tuple[list[str], float]:
-    """Execute a lesson in quick mode in a fresh kernel (in a worker process); returns (errors, seconds)."""
+    """Execute a lesson in quick mode in a fresh kernel (in a worker process); returns (problems, seconds).
+
+    Problems are errors raised by cells and cells that draw a figure without embedding one.
+    """
     from tinyqnn.course.check import execute_notebook
 
     nb = grading.read_notebook(path)
     start = time.perf_counter()
     execute_notebook(nb, Path(path).parent, timeout=grading.EXECUTE_TIMEOUT,
-                     env={"TINYQNN_QUICK": "1", "MPLBACKEND": "Agg"})
+                     env={"TINYQNN_QUICK": "1", "MPLBACKEND": INLINE_BACKEND})
     seconds = time.perf_counter() - start
     errors = []
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 errors.append(f"cell {i}: {out.get('ename')}: {out.get('evalue')}\n{cell.source[:300]}")
+    for i in promised_figures(nb):
+        if not has_figure(nb.cells[i]):
+            errors.append(f"cell {i} draws a figure but embedded none (no image/png output):\n{nb.cells[i].source[:300]}")
     return errors, seconds

@@ -1,13 +1,13 @@
 """CI checks 2-5 with real `nbgrader autograde` (scores read from the gradebook, never from exit codes).
 
 One autograde call per assignment grades all fake students: "solution" (check 2), "exercise" (check 3),
-"wrong_NN" (check 4) and "edge_cases" (check 5); "<first>:loop" grades an endless loop with a short timeout.
+"wrong_NN" (check 4), "right_NN" (correct answers in another style: full marks) and "edge_cases" (check 5); "<first>:loop" grades an endless loop with a short timeout.
 """
 from __future__ import annotations
 
 import pytest
 
-from coursekit import ASSIGNMENTS, LOOP_TIMEOUT
+from coursekit import ASSIGNMENTS, LOOP_TIMEOUT, source_notebooks, tasks
 from tinyqnn.course import grading
 
 pytestmark = pytest.mark.slow
@@ -48,9 +48,20 @@ def test_wrong_answer_loses_exactly_its_points(wrong_case, batches):
     assert_scores(batches[assignment], f"wrong_{index:02d}")
 
 
+def test_right_answer_in_another_style_gets_full_marks(right_case, batches):
+    assignment, index = right_case
+    assert_scores(batches[assignment], f"right_{index:02d}")
+
+
 def test_edge_cases_are_graded_and_isolated(assignment, batches):
     """Syntax error, cell-level exception, deleted test cell, deleted solution cell: only those tasks lose."""
     batch = batches[assignment]
+    batch.require()
+    if "edge_cases" not in batch.students:
+        first = next(iter(source_notebooks(assignment).values()))
+        pytest.fail(f"{assignment}: the edge-case check needs at least 4 tasks in the first notebook (syntax error, "
+                    f"exception, deleted test cell, deleted solution cell each go to one task); it has "
+                    f"{len(tasks(first))}: add tasks (INSTRUCTORS.md, section 5)")
     assert_scores(batch, "edge_cases")
     # nbgrader 0.9 leaves a deleted grade cell without an auto score (shown as 0, flagged for manual grading)
     deleted = [gid for name, cells in batch.scores["edge_cases"].items() for gid, s in cells.items()

@@ -1,4 +1,4 @@
-"""Structural lint of every course notebook against notes/course.md (fast: no kernel, no nbgrader run)."""
+"""Structural lint of every course notebook against INSTRUCTORS.md section 5 (fast: no kernel, no nbgrader run)."""
 from __future__ import annotations
 
 import ast
@@ -31,6 +31,7 @@ def test_nbgrader_config_matches_the_machinery():
     assert Path(cfg.CourseDirectory.root).resolve() == REPO, "root must follow the config file's folder"
     assert cfg.Execute.timeout == grading.EXECUTE_TIMEOUT, "grading.EXECUTE_TIMEOUT must equal c.Execute.timeout"
     assert tuple(cfg.CourseDirectory.ignore) == grading.IGNORE_PATTERNS
+    assert tuple(cfg.Execute.extra_arguments) == grading.KERNEL_ARGUMENTS, "kernels must start like the self-check's"
 
 
 def test_quick_mode(monkeypatch):
@@ -132,7 +133,8 @@ def _task_problems(nb) -> list[str]:
     solutions = grading.solution_cells(nb)
     order = {grading.grade_id(c): i for i, c in enumerate(nb.cells) if grading.grade_id(c)}
     if len(grades) < 6:
-        problems.append(f"only {len(grades)} graded tasks; course.md asks for at least 6")
+        problems.append(f"only {len(grades)} graded tasks; a unit needs at least 6 (INSTRUCTORS.md, section 5): "
+                        "add tasks to the source notebook")
     for gid in grades:
         if grading.task_of(gid) not in solutions:
             problems.append(f"grade cell {gid} has no solution cell {grading.task_of(gid)!r}")
@@ -239,6 +241,10 @@ def test_wrong_answer_files_are_valid(assignment):
         assert wa["fails"] and set(wa["fails"]) <= grade_ids, f"WRONG_ANSWERS[{i}]: fails {wa['fails']} not all grade cells"
         assert wa["why"].strip(), f"WRONG_ANSWERS[{i}]: say why it is wrong"
         compile(wa["source"], f"WRONG_ANSWERS[{i}]", "exec")
+    for i, ra in enumerate(grading.load_right_answers(path)):
+        assert ra["cell"] in solution_ids, f"RIGHT_ANSWERS[{i}]: {ra['cell']!r} is not a solution cell {sorted(solution_ids)}"
+        assert ra["why"].strip(), f"RIGHT_ANSWERS[{i}]: say how it differs from the reference solution"
+        compile(ra["source"], f"RIGHT_ANSWERS[{i}]", "exec")
 
 
 def test_every_task_has_its_own_wrong_answer(assignment):

@@ -110,6 +110,9 @@ def test_example_task_separates_right_from_wrong(created: Path):
     assert [wa["cell"] for wa in answers] == ["stable_sigmoid"]
     with pytest.raises(AssertionError, match="overflows"):
         _run_task(nb, answers[0]["source"])
+    right = grading.load_right_answers(created / "tests" / "course" / "wrong_answers" / f"{NAME}.py")
+    assert [ra["cell"] for ra in right] == ["stable_sigmoid"]
+    _run_task(nb, right[0]["source"])  # another correct style passes the same tests
     stub = grading.source_text(grading.find_cell(nb, "stable_sigmoid"))
     inside, _ = grading.split_blocks(stub, grading.BEGIN_SOLUTION, grading.END_SOLUTION)
     stub = stub.replace("\n".join(inside), "    raise NotImplementedError()")
@@ -181,3 +184,11 @@ def test_template_ships_as_package_data():
     assert resources.files("tinyqnn.course").joinpath("templates", new.TEMPLATE).is_file()
     nb = new.template_notebook()
     assert dict(nb.metadata["kernelspec"]) == grading.KERNELSPEC
+
+
+def test_next_steps_release_before_checking(root: Path, capsys):
+    """The printed next steps follow INSTRUCTORS.md: release first (the checks compare exercises/ with it)."""
+    assert new.main([NAME, "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "INSTRUCTORS.md" in out and "course.md" not in out.replace("INSTRUCTORS.md", "")
+    assert out.index("python -m tinyqnn release") < out.index("python -m pytest tests/course")

@@ -61,7 +61,7 @@ def execute_notebook(nb: Any, cwd: str | Path, timeout: int = grading.EXECUTE_TI
         allow_errors=True,
         interrupt_on_timeout=True,
         error_on_timeout=ERROR_ON_TIMEOUT,
-        extra_arguments=["--HistoryManager.hist_file=:memory:"],
+        extra_arguments=list(grading.KERNEL_ARGUMENTS),
         resources={"metadata": {"path": str(cwd)}},
         on_cell_executed=_record_missing_error,
     )

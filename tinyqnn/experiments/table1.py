@@ -151,6 +151,10 @@ class EpochLoader:
     def __len__(self) -> int:
         return self._len
 
+    def set_epoch(self, epoch: int) -> None:
+        """The next ``iter()`` yields epoch ``epoch`` (``fit`` calls this before each epoch)."""
+        self.epoch = epoch - 1
+
     def __iter__(self):
         self.epoch += 1
         return iter(self._make(self.epoch))
@@ -237,7 +241,7 @@ def run_cell(
         start = out / FLOAT_CELL / "checkpoint.npz"
         if load_cell_result(out / FLOAT_CELL) is None:
             raise FileNotFoundError(f"cell {name} starts from the float cell, but {out / FLOAT_CELL} is not finished")
-        load_checkpoint(start, model)
+        load_checkpoint(start, model, check_quantization=False)  # float weights into the quantized net
     train, test = data if data is not None else load_data(cfg)
     train_loader = EpochLoader(train, cfg.batch_size, cfg.seed, epoch=len(history))
     test_loader = DataLoader(test, batch_size=cfg.eval_batch_size)

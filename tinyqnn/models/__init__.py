@@ -1,4 +1,5 @@
-"""Model definitions used by the course."""
+"""Model definitions used by the course, and their JSON records (what a checkpoint was trained as)."""
 from .lenet import LeNet5
+from .record import ARCHITECTURES, build_model, model_record, record_differences
 
-__all__ = ["LeNet5"]
+__all__ = ["LeNet5", "ARCHITECTURES", "build_model", "model_record", "record_differences"]

@@ -47,6 +47,9 @@ class LeNet5(nn.Module):
         if pool not in ("max", "avg"):
             raise ValueError(f"pool must be 'max' or 'avg', got {pool!r}")
         self.batch_norm = batch_norm
+        #: the constructor's arguments, as checkpoints record them (the activations are recorded per layer)
+        self.arch_kwargs = {"num_classes": int(num_classes), "batch_norm": bool(batch_norm),
+                            "bn_affine": bool(bn_affine), "pool": pool}
         factory = activation or relu_factory
         Pool = nn.MaxPool2d if pool == "max" else nn.AvgPool2d
 
@@ -86,4 +89,4 @@ class LeNet5(nn.Module):
         """Replace ``act1..act4`` by ``factory(name, num_features)`` (weights are kept)."""
         features = {"act1": 6, "act2": 16, "act3": 120, "act4": 84}
         for name in self.activation_names:
-            setattr(self, name, factory(name, features[name]))
+            self._modules[name] = factory(name, features[name])  # same slot: repr and state-dict order kept

@@ -54,9 +54,39 @@ def check_rule(quantizer: str) -> str:
     return quantizer
 
 
+def check_float_input(x: np.ndarray, who: str) -> np.ndarray:
+    """``x`` if it is floating point, else a TypeError: an autograd quantizer returns the dtype of its
+    input, so an integer input would be truncated (uint8 [0, 1, 2, 3] -> [0, 1, 2, 2] levels of 0.65)."""
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{who} needs a floating-point input, got {x.dtype} of shape {x.shape}: its output has "
+                        "the input's dtype, so integers would be truncated; convert first, e.g. x.to(np.float32)")
+    return x
+
+
+def _as_float(x: np.ndarray) -> np.ndarray:
+    """``x`` itself if floating point, else as float64 (the NumPy-level quantizers compute in float)."""
+    x = np.asarray(x)
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
+
+
 def num_levels(bits: int) -> int:
     """Largest level index ``2**bits - 1`` (the top output is ``num_levels(bits) * alpha``)."""
     return 2 ** check_bits(bits) - 1
+
+
+def _levels(x: np.ndarray, bits: int, alpha: float, quantizer: str) -> np.ndarray:
+    """Level ``k`` of each entry as a float array (NaN where ``x`` is NaN), dtype of ``x`` (float64 for ints)."""
+    x = _as_float(x)
+    top = num_levels(bits)
+    check_rule(quantizer)
+    a = np.asarray(check_alpha(alpha), dtype=x.dtype)
+    if quantizer == "round":
+        return np.clip(np.rint(x / a), 0, top)
+    k = np.ceil(x / a)
+    k = np.where((k - 1) * a >= x, k - 1, k)  # quotient rounded up past the level: step back
+    k = np.where(k * a < x, k + 1, k)  # quotient rounded down below it: step forward
+    return np.clip(k, 0, top)  # NaN stays NaN (np.clip and the comparisons above leave it alone)
 
 
 def level_index(x: np.ndarray, bits: int, alpha: float, quantizer: str = "ceil") -> np.ndarray:
@@ -65,32 +95,28 @@ def level_index(x: np.ndarray, bits: int, alpha: float, quantizer: str = "ceil")
     The ceil rule is evaluated with the comparisons ``(k-1) alpha < x <= k alpha`` in the dtype of
     ``x``: ``x / alpha`` alone can land just above an integer (for x = 3 * 0.1 = 0.30000000000000004,
     x / 0.1 = 3.0000000000000004), which would push an input lying exactly on a level up to the next.
+    A NaN has no level: it is a ValueError (cast to int64 it would become a huge negative number).
     """
-    x = np.asarray(x)
-    top = num_levels(bits)
-    check_rule(quantizer)
-    a = np.asarray(check_alpha(alpha), dtype=x.dtype if x.dtype.kind == "f" else np.float64)
-    if quantizer == "round":
-        return np.clip(np.rint(x / a), 0, top).astype(np.int64)
-    k = np.ceil(x / a)
-    k = np.where((k - 1) * a >= x, k - 1, k)  # quotient rounded up past the level: step back
-    k = np.where(k * a < x, k + 1, k)  # quotient rounded down below it: step forward
-    return np.clip(k, 0, top).astype(np.int64)
+    k = _levels(x, bits, alpha, quantizer)
+    bad = np.isnan(k)
+    if bad.any():
+        raise ValueError(f"level_index: {int(bad.sum())} NaN entr{'y' if bad.sum() == 1 else 'ies'} in an input of "
+                         f"shape {k.shape}; a NaN has no integer level")
+    return k.astype(np.int64)
 
 
 def quantize_relu(x: np.ndarray, bits: int, alpha: float, quantizer: str = "ceil") -> np.ndarray:
     """Quantized ReLU ``sigma_alpha`` (rule ``"ceil"`` or ``"round"``, see the module docstring).
 
     Args:
-        x: any shape, floating point.
+        x: any shape; integers are computed in float64.
         bits: bit width >= 1; alpha: step > 0.
     Returns:
-        array of the shape and dtype of ``x`` with values in ``{0, alpha, ..., (2**bits-1) alpha}``.
+        array of the shape and dtype of ``x`` (float64 for integer ``x``) with values in
+        ``{0, alpha, ..., (2**bits-1) alpha}``; NaN entries stay NaN.
     """
-    x = np.asarray(x)
-    k = level_index(x, bits, alpha, quantizer)
-    dtype = x.dtype if x.dtype.kind == "f" else np.float64
-    return (k.astype(dtype) * np.asarray(alpha, dtype=dtype)).astype(dtype, copy=False)
+    k = _levels(x, bits, alpha, quantizer)
+    return k * np.asarray(alpha, dtype=k.dtype)
 
 
 def clip_level(bits: int, alpha: float) -> float:

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..engine import Context, Function, Tensor
 from ..engine.random import default_generator
-from .activation import check_bits
+from .activation import _as_float, check_bits, check_float_input
 
 
 # ---------------------------------------------------------------------- ranges and parameters
@@ -90,15 +90,25 @@ def quantize(
     """``clamp(rint(x / scale) + zero_point, qmin, qmax)`` as int64 (halves round to even).
 
     Args:
-        x: float array, any shape.
+        x: array, any shape (NaN is a ValueError: it has no integer code).
         scale, zero_point: scalars (per tensor) or shape (x.shape[axis],) (per channel).
     """
-    x = np.asarray(x)
+    codes = _codes(x, scale, zero_point, bits, signed, axis)
+    bad = np.isnan(codes)
+    if bad.any():
+        raise ValueError(f"quantize: {int(bad.sum())} NaN value(s) in an input of shape {codes.shape} (or a NaN "
+                         "scale/zero point); a NaN has no integer code")
+    return codes.astype(np.int64)
+
+
+def _codes(x: np.ndarray, scale: Any, zero_point: Any, bits: int, signed: bool, axis: int | None) -> np.ndarray:
+    """The integer codes as floats (NaN where ``x`` is NaN): the shared part of quantize and fake_quantize."""
+    x = _as_float(x)
     qmin, qmax = qrange(bits, signed)
     s, zp = _along(scale, x, axis), _along(zero_point, x, axis)
     if np.any(s <= 0):
         raise ValueError("quantize: every scale must be > 0")
-    return np.clip(np.rint(x / s) + zp, qmin, qmax).astype(np.int64)
+    return np.clip(np.rint(x / s) + zp, qmin, qmax)
 
 
 def dequantize(
@@ -113,9 +123,11 @@ def dequantize(
 def fake_quantize(
     x: np.ndarray, scale: Any, zero_point: Any, bits: int = 8, signed: bool = False, axis: int | None = None
 ) -> np.ndarray:
-    """``dequantize(quantize(x))`` in the dtype of ``x``: what the network sees after the round trip."""
-    x = np.asarray(x)
-    return dequantize(quantize(x, scale, zero_point, bits, signed, axis), scale, zero_point, axis, dtype=x.dtype)
+    """``dequantize(quantize(x))`` in the dtype of ``x`` (float64 for integers): what the network sees after
+    the round trip. NaN entries stay NaN."""
+    x = _as_float(x)
+    codes = _codes(x, scale, zero_point, bits, signed, axis)
+    return dequantize(codes, scale, zero_point, axis, dtype=x.dtype)
 
 
 class FakeQuantize(Function):
@@ -128,6 +140,7 @@ class FakeQuantize(Function):
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, scale: Any = 1.0, zero_point: Any = 0, bits: int = 8,
                 signed: bool = False, axis: int | None = None) -> np.ndarray:
+        check_float_input(x, "FakeQuantize")
         qmin, qmax = qrange(bits, signed)
         s, zp = _along(scale, x, axis), _along(zero_point, x, axis)
         unclamped = np.rint(x / s) + zp
@@ -142,7 +155,13 @@ class FakeQuantize(Function):
 
 # ---------------------------------------------------------------------- observers
 def _array(x: Any) -> np.ndarray:
-    return np.asarray(x.data if isinstance(x, Tensor) else x, dtype=np.float64)
+    """What an observer sees, as float64; a NaN is refused here, where it enters (its range would be NaN)."""
+    array = np.asarray(x.data if isinstance(x, Tensor) else x, dtype=np.float64)
+    bad = np.isnan(array)
+    if bad.any():
+        raise ValueError(f"observe: {int(bad.sum())} NaN value(s) in an input of shape {array.shape}; "
+                         "a quantization range cannot be fitted to NaN")
+    return array
 
 
 class Observer:

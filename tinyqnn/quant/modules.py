@@ -1,6 +1,7 @@
 """Quantized layers: ``QuantAct`` (quantized ReLU + STE) and fake-quantized ``QuantConv2d`` / ``QuantLinear``."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -8,7 +9,7 @@ import numpy as np
 from .. import nn
 from ..engine import Tensor
 from ..nn import functional as F
-from .activation import check_alpha, check_bits, check_rule, num_levels
+from .activation import check_alpha, check_bits, check_float_input, check_rule, num_levels
 from .alpha import default_alpha
 from .ste import STE, LSQSTE, PACTSTE, get_ste
 from .weight import fake_quantize_weight, get_weight_quantizer
@@ -42,14 +43,51 @@ class QuantAct(nn.Module):
         self.ste: type[STE] = get_ste(ste)
         if self.ste.binary and self.bits != 1:
             raise ValueError(f"STE {self.ste.name!r} is binary (sign); use bits=1, got bits={bits}")
-        self.alpha = default_alpha(self.bits) if alpha is None else check_alpha(alpha)
-        self.ste_params = ste_params
+        self._alpha = default_alpha(self.bits) if alpha is None else check_alpha(alpha)
+        self.ste_params = _json_params(ste_params, self.ste.name)
         if self.ste.learnable == "clip":
-            self.clip = nn.Parameter(np.array(num_levels(self.bits) * self.alpha, dtype=np.float32))
+            self.clip = nn.Parameter(np.array(num_levels(self.bits) * self._alpha, dtype=np.float32))
         elif self.ste.learnable == "step":
-            self.step = nn.Parameter(np.array(self.alpha, dtype=np.float32))
+            self.step = nn.Parameter(np.array(self._alpha, dtype=np.float32))
+
+    @property
+    def alpha(self) -> float:
+        """The effective step: fixed ``alpha``, PACT's ``clip / (2^bits - 1)`` or LSQ's learned ``step``."""
+        if self.ste.learnable == "clip":
+            return float(self.clip.data) / num_levels(self.bits)
+        if self.ste.learnable == "step":
+            return float(self.step.data)
+        return self._alpha
+
+    @alpha.setter
+    def alpha(self, value: float) -> None:
+        if self.ste.learnable:  # a learned step lives in its Parameter, which the optimizer holds
+            raise AttributeError(f"QuantAct with STE {self.ste.name!r} learns its {self.ste.learnable}; "
+                                 f"set .{self.ste.learnable}.data instead of .alpha")
+        self._alpha = check_alpha(value)
+
+    def quant_config(self) -> dict[str, Any]:
+        """The settings that define this quantizer, JSON-able (checkpoints record and compare them).
+
+        A learned clip/step is not part of it: it is a Parameter, saved with the weights.
+        """
+        config: dict[str, Any] = {"type": "QuantAct", "bits": self.bits, "ste": self.ste.name}
+        if not self.ste.learnable:
+            config["alpha"] = self._alpha
+        if self.ste.uses_rule:
+            config["quantizer"] = self.quantizer
+        if self.ste_params:
+            config["ste_params"] = dict(self.ste_params)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> QuantAct:
+        """The ``QuantAct`` that ``quant_config()`` described (the STE name must be registered)."""
+        return cls(config["bits"], config.get("alpha"), config["ste"], config.get("quantizer", "ceil"),
+                   **config.get("ste_params", {}))
 
     def forward(self, x: Tensor) -> Tensor:
+        check_float_input(x.data, "QuantAct")  # before _like: a learned clip/step must not become an integer
         if self.ste.learnable == "clip":
             return PACTSTE.apply(x, _like(self.clip, x), bits=self.bits)
         if self.ste.learnable == "step":
@@ -67,6 +105,17 @@ class QuantAct(nn.Module):
 
 #: the paper calls it a quantized ReLU
 QuantReLU = QuantAct
+
+
+def _json_params(params: dict[str, Any], ste: str) -> dict[str, Any]:
+    """STE parameters must survive a JSON round trip: checkpoints record them."""
+    try:
+        if json.loads(json.dumps(params)) == params:
+            return dict(params)
+    except (TypeError, ValueError):
+        pass
+    raise ValueError(f"parameters of STE {ste!r} must be plain numbers, strings or booleans (they are saved in "
+                     f"checkpoints as JSON), got {params!r}")
 
 
 def _like(param: Tensor, x: Tensor) -> Tensor:
@@ -89,10 +138,19 @@ class _WeightQuantMixin:
         """The weight as the forward pass sees it (gradient flows to the float weight unchanged)."""
         return fake_quantize_weight(self.weight, self.weight_quantizer, self.weight_bits, self.per_channel)
 
+    def _quantizer_name(self) -> str:
+        if isinstance(self.weight_quantizer, str):
+            return self.weight_quantizer
+        return f"custom:{getattr(self.weight_quantizer, '__name__', 'function')}"  # no registry to rebuild it from
+
+    def quant_config(self) -> dict[str, Any]:
+        """The weight quantizer's settings, JSON-able (checkpoints record and compare them)."""
+        return {"type": type(self).__name__, "weight_quantizer": self._quantizer_name(),
+                "weight_bits": self.weight_bits, "per_channel": self.per_channel}
+
     def _quant_repr(self) -> str:
-        name = self.weight_quantizer if isinstance(self.weight_quantizer, str) else getattr(
-            self.weight_quantizer, "__name__", "custom")
-        return f", weight_quantizer={name!r}, weight_bits={self.weight_bits}, per_channel={self.per_channel}"
+        return (f", weight_quantizer={self._quantizer_name()!r}, weight_bits={self.weight_bits}, "
+                f"per_channel={self.per_channel}")
 
 
 class QuantLinear(_WeightQuantMixin, nn.Linear):
@@ -109,6 +167,7 @@ class QuantLinear(_WeightQuantMixin, nn.Linear):
         self._setup(weight_quantizer, weight_bits, per_channel)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_float_input(x.data, "QuantLinear")
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(
                 f"QuantLinear expects in_features={self.in_features} in the last axis, got shape {x.shape}"
@@ -141,6 +200,7 @@ class QuantConv2d(_WeightQuantMixin, nn.Conv2d):
         self._setup(weight_quantizer, weight_bits, per_channel)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_float_input(x.data, "QuantConv2d")
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"QuantConv2d expects (N, {self.in_channels}, H, W) inputs, got shape {x.shape}")
         return F.conv2d(x, self.quantized_weight(), self.bias, stride=_single_if_square(self.stride),

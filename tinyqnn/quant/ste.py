@@ -35,7 +35,9 @@ import numpy as np
 
 from ..engine import Context, Function, Tensor
 from ..engine.tensor import as_tensor
-from .activation import check_alpha, check_bits, check_rule, clip_level, num_levels, quantize_relu
+from .activation import (
+    check_alpha, check_bits, check_float_input, check_rule, clip_level, num_levels, quantize_relu,
+)
 
 Derivative = Callable[..., np.ndarray]
 
@@ -69,6 +71,7 @@ class STE(Function):
     def forward(  # type: ignore[override]
         cls, ctx: Context, x: np.ndarray, bits: int = 1, alpha: float = 1.0, quantizer: str = "ceil", **params: Any
     ) -> np.ndarray:
+        check_float_input(x, f"STE {cls.name!r}")
         bits, alpha = check_bits(bits), check_alpha(alpha)
         check_rule(quantizer)
         if cls.binary and bits != 1:
@@ -86,8 +89,10 @@ class STE(Function):
 
 
 def _sign(x: np.ndarray) -> np.ndarray:
-    """sign with sign(0) = +1, so every output is one of the two levels."""
-    return np.where(x >= 0, 1, -1).astype(x.dtype)
+    """sign with sign(0) = +1, so every output is one of the two levels; NaN stays NaN (never a level)."""
+    x = np.asarray(x)
+    dtype = x.dtype if x.dtype.kind == "f" else np.float64
+    return np.where(x >= 0, 1, np.where(np.isnan(x), np.nan, -1)).astype(dtype)
 
 
 # ---------------------------------------------------------------------- quantized-ReLU surrogates
@@ -230,6 +235,7 @@ class PACTSTE(STE):
     def forward(  # type: ignore[override]
         cls, ctx: Context, x: np.ndarray, clip: np.ndarray, bits: int = 2
     ) -> np.ndarray:
+        check_float_input(x, "STE 'pact'")
         bits, a = check_bits(bits), _learned_value("PACT clip level", clip)
         ctx.save_for_backward(x)
         ctx.a, ctx.clip_shape = a, np.shape(clip)
@@ -282,6 +288,7 @@ class LSQSTE(STE):
         cls, ctx: Context, x: np.ndarray, step: np.ndarray, bits: int = 2, signed: bool = False,
         grad_scale: float | None = None,
     ) -> np.ndarray:
+        check_float_input(x, "STE 'lsq'")  # also keeps the step from being cast to an integer dtype
         qn, qp = cls.bounds(bits, signed)
         s = _learned_value("LSQ step", step)
         v = x / np.asarray(s, dtype=x.dtype)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import Context, Function, Tensor
-from .activation import check_bits
+from .activation import _as_float, check_bits, check_float_input
 
 WeightQuantizer = Callable[..., np.ndarray]
 
@@ -38,17 +38,19 @@ def _reduce_axes(w: np.ndarray, per_channel: bool) -> tuple[int, ...] | None:
 def symmetric_scale(w: np.ndarray, bits: int, per_channel: bool = False) -> np.ndarray:
     """Step ``max|w| / (2^(b-1) - 1)``: a scalar array, or shape (out, 1, ..., 1) per channel.
 
-    An all-zero tensor/channel gets step 1 (any step represents zeros exactly).
+    An all-zero tensor/channel gets step 1 (any step represents zeros exactly); one holding a NaN gets
+    NaN (so its quantized values are NaN, never finite). Integer weights are computed in float64.
     """
     bits = check_bits(bits, minimum=2)
+    w = _as_float(w)
     top = 2 ** (bits - 1) - 1
     peak = np.max(np.abs(w), axis=_reduce_axes(w, per_channel), keepdims=per_channel)
-    return np.where(peak > 0, peak / top, 1.0).astype(w.dtype)
+    return np.where(peak == 0, 1.0, peak / top).astype(w.dtype)
 
 
 def quantize_symmetric(w: np.ndarray, bits: int = 8, per_channel: bool = False) -> np.ndarray:
     """Symmetric uniform b-bit fake quantization (``bits >= 2``; for 1 bit use ``binary``)."""
-    w = np.asarray(w)
+    w = _as_float(w)
     if isinstance(bits, (int, np.integer)) and not isinstance(bits, bool) and bits == 1:
         raise ValueError("symmetric quantization needs bits >= 2 (1 bit leaves only the level 0); use 'binary'")
     scale = symmetric_scale(w, bits, per_channel)
@@ -58,15 +60,15 @@ def quantize_symmetric(w: np.ndarray, bits: int = 8, per_channel: bool = False) 
 
 def quantize_binary(w: np.ndarray, bits: int = 1, per_channel: bool = False) -> np.ndarray:
     """``mean|w| * sign(w)``: the scaled sign minimising ``||w - s sign(w)||^2``. ``bits`` is ignored."""
-    w = np.asarray(w)
-    scale = np.mean(np.abs(w), axis=_reduce_axes(w, per_channel), keepdims=per_channel)
+    w = _as_float(w)
+    scale = np.mean(np.abs(w), axis=_reduce_axes(w, per_channel), keepdims=per_channel)  # NaN in, NaN scale
     return (np.where(w >= 0, 1, -1) * scale).astype(w.dtype)
 
 
 def quantize_ternary(w: np.ndarray, bits: int = 2, per_channel: bool = False, threshold: float = 0.7) -> np.ndarray:
     """TWN: zero the entries with ``|w| <= threshold * mean|w|``, the rest become ``+-s`` with ``s``
     the mean ``|w|`` of the survivors. ``bits`` is ignored (three levels)."""
-    w = np.asarray(w)
+    w = _as_float(w)
     axes = _reduce_axes(w, per_channel)
     a = np.abs(w)
     delta = threshold * np.mean(a, axis=axes, keepdims=per_channel)
@@ -106,6 +108,7 @@ class WeightSTE(Function):
 
     @staticmethod
     def forward(ctx: Context, w: np.ndarray, quantizer: Any = "symmetric", bits: int = 8, per_channel: bool = False):
+        check_float_input(w, "WeightSTE")
         return np.asarray(get_weight_quantizer(quantizer)(w, bits=bits, per_channel=per_channel), dtype=w.dtype)
 
     @staticmethod

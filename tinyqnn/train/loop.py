@@ -115,7 +115,11 @@ def fit(
     Args:
         log: where per-epoch metrics go (JSON + CSV), optional.
         checkpoint: ``.npz`` path written (atomically) after every epoch; with ``resume=True`` an
-            existing checkpoint is loaded first and training continues from the epoch after it.
+            existing checkpoint is loaded first and training continues from the epoch after it. The
+            optimizer and scheduler must be built with the checkpoint's settings (lr, momentum,
+            milestones, ...): different ones are refused, not silently replaced. ``log`` then keeps
+            the checkpoint's earlier epochs, and a loader with ``set_epoch`` (``DataLoader``) is told each
+            epoch, so a resumed run sees the batches an uninterrupted one would.
         time_budget_s: stop after the first epoch that ends past this many seconds (for demos).
         meta: extra JSON-able facts stored in the checkpoint (e.g. the run's configuration).
     """
@@ -124,12 +128,18 @@ def fit(
     history: list[dict[str, float]] = []
     first_epoch = 1
     if resume and checkpoint is not None and Path(checkpoint).exists():
+        requested = _settings(optimizer, scheduler)
         saved = load_checkpoint(checkpoint, model, optimizer=optimizer, scheduler=scheduler)
+        _refuse_changed_settings(checkpoint, _settings(optimizer, scheduler), requested)
         history = list(saved.get("history", []))
         first_epoch = int(saved.get("epoch", 0)) + 1
+        if log is not None:  # the checkpoint's history is the truth: rows of unsaved epochs are dropped
+            log.rows = [dict(row) for row in history]
     start = time.perf_counter()
     epoch_bar = tqdm(range(first_epoch, epochs + 1), desc="epochs", disable=not progress, dynamic_ncols=True)
     for epoch in epoch_bar:
+        if callable(getattr(train_loader, "set_epoch", None)):
+            train_loader.set_epoch(epoch)  # the batch order depends on the epoch: a resumed run sees the same
         lr = optimizer.param_groups[0]["lr"]
         metrics = train_one_epoch(model, train_loader, optimizer, loss_fn, progress, desc=f"epoch {epoch}")
         row: dict[str, float] = {"epoch": epoch, "lr": lr, "train_loss": metrics["loss"],
@@ -150,6 +160,33 @@ def fit(
         if time_budget_s is not None and time.perf_counter() - start > time_budget_s:
             break
     return history
+
+
+def _settings(optimizer: Any, scheduler: Any) -> dict[str, Any]:
+    """The optimizer's and scheduler's hyper-parameters (not their progress): what a resume must keep."""
+    state = optimizer.state_dict()
+    settings = {}
+    for key, value in state.items():
+        if not key.startswith("param_groups.") or key.endswith(".params"):
+            continue
+        if key.endswith(".lr") and key[:-3] + ".initial_lr" in state:
+            continue  # a scheduler moves lr; its starting value initial_lr is the setting
+        settings[f"optimizer {key}"] = np.asarray(value).tolist()
+    if scheduler is not None:
+        for key, value in scheduler.state_dict().items():
+            if key not in ("last_epoch", "last_lr"):
+                settings[f"scheduler {key}"] = np.asarray(value).tolist()
+    return settings
+
+
+def _refuse_changed_settings(checkpoint: str | Path, saved: dict[str, Any], requested: dict[str, Any]) -> None:
+    """A resumed run continues with the checkpoint's settings; other ones given to ``fit`` would be
+    silently overwritten by the loaded state (and logged as used), so they are an error."""
+    changed = [f"{key}: checkpoint {saved.get(key)!r}, given {value!r}"
+               for key, value in requested.items() if saved.get(key) != value]
+    if changed:
+        raise ValueError(f"cannot resume from {checkpoint} with other settings ({'; '.join(changed)}); "
+                         "resume with the run's own settings, or start a new run elsewhere")
 
 
 def predictions(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]]) -> tuple[np.ndarray, np.ndarray]:

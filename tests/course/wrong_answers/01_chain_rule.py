@@ -120,3 +120,74 @@ WRONG_ANSWERS = [
             parent.grad += local * node.grad
 '''),
 ]
+
+# Correct answers in another style than the reference: each must get full marks.
+RIGHT_ANSWERS = [
+    dict(cell="numeric_derivative",
+         why="evaluates both sides first and halves the quotient",
+         source='''def numeric_derivative(f, x, h=1e-5):
+    forward, backward = f(x + h), f(x - h)
+    return 0.5 * (forward - backward) / h
+'''),
+    dict(cell="composite_derivative",
+         why="one expression, factors in another order, x * x for x ** 2",
+         source='''def composite_derivative(x):
+    return 2 * x * np.cos(x * x) * np.exp(np.sin(x * x))
+'''),
+    dict(cell="add",
+         why="positional Value arguments and a list of local gradients",
+         source='''def add(a, b):
+    a, b = as_value(a), as_value(b)
+    return Value(a.data + b.data, [a, b], [1, 1], "+")
+'''),
+    dict(cell="mul",
+         why="builds the node first, then reads the operands from it",
+         source='''def mul(a, b):
+    a, b = as_value(a), as_value(b)
+    out = Value(a.data * b.data, parents=(a, b), local_grads=(b.data, a.data))
+    out.op = "*"
+    return out
+'''),
+    dict(cell="tanh",
+         why="numpy's tanh and the derivative factored as (1 - t)(1 + t)",
+         source='''def tanh(a):
+    a = as_value(a)
+    t = float(np.tanh(a.data))
+    return Value(t, parents=(a,), local_grads=((1 - t) * (1 + t),), op="tanh")
+'''),
+    dict(cell="exp",
+         why="numpy's exp instead of math's",
+         source='''def exp(a):
+    a = as_value(a)
+    e = float(np.exp(a.data))
+    return Value(e, parents=(a,), local_grads=(e,), op="exp")
+'''),
+    dict(cell="topo_sort",
+         why="iterative depth-first search with an explicit stack instead of recursion",
+         source='''def topo_sort(root):
+    order, done, stack = [], set(), [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in done:
+            continue
+        done.add(id(node))
+        stack.append((node, True))
+        for parent in reversed(node.parents):
+            if id(parent) not in done:
+                stack.append((parent, False))
+    return order
+'''),
+    dict(cell="backward",
+         why="index loop over the reversed order, gradients accumulated with an explicit sum",
+         source='''def backward(root):
+    order = topo_sort(root)
+    root.grad = 1.0
+    for i in range(len(order) - 1, -1, -1):
+        node = order[i]
+        for j in range(len(node.parents)):
+            node.parents[j].grad = node.parents[j].grad + node.local_grads[j] * node.grad
+'''),
+]

@@ -1,6 +1,6 @@
 """Plausible wrong answers for solutions/02_tensors: each must lose exactly the points of its own task.
 
-Format: see notes/course.md (``cell`` = grade_id of the solution cell replaced by ``source``;
+Format: see INSTRUCTORS.md, section 5 (``cell`` = grade_id of the solution cell replaced by ``source``;
 ``fails`` = grade_ids of the test cells that must score 0; every other test cell keeps full points).
 """
 

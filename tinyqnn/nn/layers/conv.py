@@ -67,6 +67,11 @@ class Conv2d(Module):
         init.layer_default_(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        if not x.is_floating_point():  # else NumPy promotes and the error would blame a float64 output
+            raise TypeError(
+                f"Conv2d expects a floating-point input like its {self.weight.dtype} weight, got an {x.dtype} "
+                f"input of shape {x.shape}; convert it first, e.g. x.to(np.{self.weight.dtype})"
+            )
         if x.ndim != 4:
             raise ValueError(f"Conv2d expects a 4-D input (N, C, H, W), got shape {x.shape}")
         if x.shape[1] != self.in_channels:

@@ -42,6 +42,9 @@ class Linear(Module):
         init.layer_default_(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        if not x.is_floating_point():  # else NumPy promotes and the error would blame a float64 output
+            raise TypeError(f"Linear expects a floating-point input like its {self.weight.dtype} weight, got an "
+                            f"{x.dtype} input of shape {x.shape}; convert it first, e.g. x.to(np.{self.weight.dtype})")
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(
                 f"Linear expects inputs with in_features={self.in_features} in the last axis, got shape {x.shape}"
