@@ -285,3 +285,35 @@ def test_fine_tuned_quant_layers_convert_with_their_own_weight_setting(trained, 
     assert {l.weight_bits for l in imodel.layers} == {4} and np.abs(imodel.layer("fc1").weight).max() <= 7
     got = integer_forward(imodel, test_set.images)[0].argmax(axis=1)
     assert np.mean(got == _predict(fq, test_set)) >= 0.999
+
+
+def test_cli_convert_and_report_from_a_checkpoint(trained, tmp_path, capsys):
+    from tinyqnn.cli import main
+    from tinyqnn.train import save_checkpoint
+
+    ckpt = save_checkpoint(tmp_path / "ckpt.npz", trained, meta={"config": {"note": "test"}})
+    out = tmp_path / "int.npz"
+    assert main(["fixedpoint", "convert", str(ckpt), "--out", str(out), "--weight-bits", "6", "--per-tensor",
+                 "--method", "thresholds"]) == 0
+    imodel = load_integer_model(out)
+    assert imodel.method == "thresholds" and imodel.meta["checkpoint_config"] == {"note": "test"}
+    assert imodel.meta["checkpoint_model"]  # the checkpoint's quantization record travels along
+    assert {l.weight_bits for l in imodel.layers} == {6}
+    capsys.readouterr()
+    assert main(["fixedpoint", "report", str(ckpt), "--dataset", "mnist-subset", "--limit", "100",
+                 "--out", str(tmp_path / "rep")]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert f"integer-only {report['accuracy']['integer']:.2f}%" in printed
+    assert report["accuracy"]["agreement"] >= 0.99 and len(report["layers"]) == 5
+    assert main(["fixedpoint", "convert", str(tmp_path / "missing.npz"), "--out", str(out)]) == 2
+
+
+def test_benchmark_command_runs_and_reports_ratios(tmp_path, capsys):
+    from tinyqnn.fixedpoint.benchmark import main
+
+    assert main(["--images", "200", "--repeats", "1", "--naive-images", "1", "--json", str(tmp_path / "b.json")]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads((tmp_path / "b.json").read_text())
+    assert result["images"] == 200 and "ratio" in printed and "naive" in printed
+    assert result["ratio_requant_vs_float"] > 0 and result["naive_images_per_second"] > 0

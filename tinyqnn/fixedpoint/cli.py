@@ -40,11 +40,8 @@ def _test_set(name: str, data_dir: str | None, limit: int | None = None) -> Any:
 
 
 def _load_checkpoint_model(path: str) -> tuple[Any, dict[str, Any]]:
-    try:
-        from ..train import load_model
-    except ImportError:
-        raise RuntimeError("converting a checkpoint needs tinyqnn.train.load_model (checkpoints that record their "
-                           "quantization setup), which this installation does not have") from None
+    from ..train import load_model  # rebuilds the model from the checkpoint's architecture/quantization record
+
     model, meta = load_model(path)
     model.eval()
     return model, meta
@@ -85,6 +82,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     imodel = convert_lenet(model, args.weight_bits, not args.per_tensor, args.method, mean=norm.mean, std=norm.std,
                            provenance={"checkpoint": str(args.checkpoint),
                                        "checkpoint_config": meta.get("config", {}),
+                                       "checkpoint_model": meta.get("model"),  # its architecture/quantization record
                                        "converted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     save_integer_model(imodel, args.out)
     print(f"{args.checkpoint} -> {args.out}: {args.weight_bits}-bit weights "
@@ -150,7 +148,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     float_model = _load_checkpoint_model(args.float_checkpoint)[0] if args.float_checkpoint else None
     test = _test_set(args.dataset, args.data_dir, args.limit)
     imodel = convert_lenet(model, args.weight_bits, not args.per_tensor, args.method, mean=test.mean, std=test.std,
-                           provenance={"checkpoint": str(args.checkpoint)})
+                           provenance={"checkpoint": str(args.checkpoint), "checkpoint_model": meta.get("model")})
     report = run_integer_report(model, test, args.weight_bits, not args.per_tensor, args.method,
                                 float_model=float_model, integer_model=imodel)
     rows = layer_report(imodel, test.images)
