@@ -109,3 +109,16 @@ def test_shape_errors():
         int_linear(np.zeros((2, 3), dtype=int), np.zeros((4, 3), dtype=int), acc_bits=1)
     with pytest.raises(ValueError, match="overflow"):
         naive_dot([1], [1], overflow="clip")
+
+
+def test_operand_widths_are_checked_when_declared():
+    x = np.array([[0, 3, 4]])  # 4 does not fit 2-bit unsigned
+    w = np.array([[1, -1, 2]])
+    with pytest.raises(ValueError, match=r"activations does not fit 2-bit unsigned \[0, 3\]: 4 at index \(0, 2\)"):
+        int_linear(x, w, operand_bits=(2, False, 8, True))
+    acc, _ = int_linear(x, w, operand_bits=(3, False, 8, True))
+    assert acc[0, 0] == 0 * 1 + 3 * -1 + 4 * 2
+    with pytest.raises(ValueError, match="weights does not fit 2-bit signed"):
+        int_conv2d(np.zeros((1, 1, 3, 3), dtype=int), np.full((1, 1, 3, 3), 2), operand_bits=(8, False, 2, True))
+    with pytest.raises(ValueError, match="weight width"):
+        int_linear(x, w, operand_bits=(8, False, 17, True))

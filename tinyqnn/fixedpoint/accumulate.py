@@ -19,21 +19,22 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .intrep import check_overflow_mode, check_width, int_range
+from .intrep import OPERAND_BITS, check_fits, check_overflow_mode, check_width, int_range
 
 FLOAT32_EXACT, FLOAT64_EXACT = 1 << 24, 1 << 53
 
 
 def exact_matmul(a: np.ndarray, b: np.ndarray, bound: float | None = None) -> np.ndarray:
-    """Exact integer product ``a @ b`` of integer-valued arrays as int64, on BLAS when it is exact.
+    """Exact integer product ``a @ b`` of integer-valued arrays, on BLAS when it is exact.
 
     a: (R, K), b: (K, F). ``bound``: an upper bound of ``max |partial sum|`` (computed when None). float32
-    when the bound is below 2**24, float64 below 2**53, int64 otherwise (slow, exact below 2**63).
+    when the bound is below 2**24 (result int32), float64 below 2**53, int64 otherwise (slow, exact below
+    2**63); the last two return int64.
     """
     if bound is None:
         bound = float(np.abs(a).max(initial=0)) * float(np.abs(b).sum(axis=0).max(initial=0))
-    if bound < FLOAT32_EXACT:
-        return (a.astype(np.float32, copy=False) @ b.astype(np.float32, copy=False)).astype(np.int64)
+    if bound < FLOAT32_EXACT:  # int32 holds the result too: half the bytes of int64 to write
+        return (a.astype(np.float32, copy=False) @ b.astype(np.float32, copy=False)).astype(np.int32)
     if bound < FLOAT64_EXACT:
         return (a.astype(np.float64, copy=False) @ b.astype(np.float64, copy=False)).astype(np.int64)
     return a.astype(np.int64) @ b.astype(np.int64)
@@ -62,7 +63,9 @@ def accumulate(cols: np.ndarray, weight_t: np.ndarray, bias: np.ndarray | None =
     abs_w = np.abs(weight_t).astype(np.float64)
     col_max = float(np.abs(cols).max(initial=0)) if col_max is None else float(col_max)
     static = col_max * abs_w.sum(axis=0) + np.abs(bias)  # (F,) bound on every partial sum of channel f
-    exact = exact_matmul(cols, weight_t, float(static.max(initial=0))) + bias
+    exact = exact_matmul(cols, weight_t, float(static.max(initial=0)))
+    exact = exact + (bias.astype(np.int32) if exact.dtype == np.int32 and static.max(initial=0) <= hi
+                     and hi < 2 ** 31 else bias)  # stays int32 only when no sum can leave int32
     counts = np.zeros((r_, f_), dtype=np.int64) if count else None
     if static.max(initial=0) <= hi:  # no partial sum can leave the range: nothing overflows
         return exact, counts
@@ -115,24 +118,44 @@ def im2col(x: np.ndarray, kh: int, kw: int, padding: int = 0, dtype=None) -> np.
     return win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)
 
 
+def check_operands(x: np.ndarray, weight: np.ndarray, operand_bits: tuple[int, bool, int, bool] | None) -> None:
+    """ValueError unless x fits ``operand_bits[0]`` bits (signed: ``[1]``) and weight ``[2]`` bits (signed: ``[3]``);
+    widths of 1..16 bits, as the MAC unit's operands. None: no check (the caller vouches for the widths)."""
+    if operand_bits is None:
+        return
+    a_bits, a_signed, w_bits, w_signed = operand_bits
+    check_width(a_bits, *OPERAND_BITS, "activation width")
+    check_width(w_bits, *OPERAND_BITS, "weight width")
+    check_fits(x, a_bits, a_signed, "activations")
+    check_fits(weight, w_bits, w_signed, "weights")
+
+
 def int_linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, acc_bits: int = 32,
-               overflow: str = "wrap", count: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """Integer linear layer on the MAC unit. x: (N, K), weight: (F, K), bias: (F,) -> acc (N, F), counts (N, F)."""
+               overflow: str = "wrap", count: bool = True,
+               operand_bits: tuple[int, bool, int, bool] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Integer linear layer on the MAC unit. x: (N, K), weight: (F, K), bias: (F,) -> acc (N, F), counts (N, F).
+
+    operand_bits: ``(activation bits, signed, weight bits, signed)`` to check the operands against, e.g.
+    ``(2, False, 8, True)``; None skips the check.
+    """
     if x.ndim != 2 or weight.ndim != 2 or x.shape[1] != weight.shape[1]:
         raise ValueError(f"int_linear expects x (N, K) and weight (F, K), got {x.shape} and {weight.shape}")
+    check_operands(x, weight, operand_bits)
     return accumulate(x, weight.T, bias, acc_bits, overflow, count)
 
 
 def int_conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, padding: int = 0,
-               acc_bits: int = 32, overflow: str = "wrap", count: bool = True,
-               x_max: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+               acc_bits: int = 32, overflow: str = "wrap", count: bool = True, x_max: float | None = None,
+               operand_bits: tuple[int, bool, int, bool] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Integer convolution (stride 1) on the MAC unit.
 
     x: (N, C, H, W), weight: (F, C, KH, KW), bias: (F,) -> acc (N, F, H', W') and counts of the same shape.
     x_max: a known bound of ``|x|`` (e.g. ``2**bits - 1`` of the input's width), else computed.
+    operand_bits: as in ``int_linear``.
     """
     if x.ndim != 4 or weight.ndim != 4 or x.shape[1] != weight.shape[1]:
         raise ValueError(f"int_conv2d expects x (N, C, H, W) and weight (F, C, KH, KW), got {x.shape}, {weight.shape}")
+    check_operands(x, weight, operand_bits)
     n, _, h, w = x.shape
     f, _, kh, kw = weight.shape
     oh, ow = h + 2 * padding - kh + 1, w + 2 * padding - kw + 1

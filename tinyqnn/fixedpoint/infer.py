@@ -20,9 +20,18 @@ from .thresholds import apply_thresholds
 
 
 def max_pool_int(x: np.ndarray, k: int) -> np.ndarray:
-    """Non-overlapping k x k max pool of integer levels: (N, C, H, W) -> (N, C, H // k, W // k)."""
+    """Non-overlapping k x k max pool of integers: (N, C, H, W) -> (N, C, H // k, W // k).
+
+    The maximum of the k*k strided views (no copy of a transposed input, unlike a reshape).
+    """
     n, c, h, w = x.shape
-    return x[:, :, : h - h % k, : w - w % k].reshape(n, c, h // k, k, w // k, k).max(axis=(3, 5))
+    oh, ow = h // k, w // k
+    out = x[:, :, 0:oh * k:k, 0:ow * k:k]
+    for i in range(k):  # k*k - 1 elementwise maxima over whole tensors (not a loop over pixels)
+        for j in range(k):
+            if i or j:
+                out = np.maximum(out, x[:, :, i:oh * k:k, j:ow * k:k])
+    return out
 
 
 def activation_levels(layer: IntLayer, acc: np.ndarray, method: str) -> np.ndarray:
@@ -38,8 +47,11 @@ def activation_levels(layer: IntLayer, acc: np.ndarray, method: str) -> np.ndarr
     # ceil((acc * M0 + R) / 2**(31 - shift)), then the fused clamp
     m0 = _bcast(layer.quantized_multiplier.astype(np.int64), acc)
     total = _bcast(31 - layer.shift.astype(np.int64), acc)
-    acc = np.clip(acc, -(1 << 31), (1 << 31) - 1)  # the int32 input of the reference kernel (acc_bits > 32 only)
-    scaled = (acc * m0 + (_bcast(layer.bias_residual, acc) + ((np.int64(1) << total) - 1))) >> total
+    if acc.dtype != np.int32:  # the int32 input of the reference kernel (a wider accumulator saturates into it)
+        acc = np.clip(acc, -(1 << 31), (1 << 31) - 1)
+    scaled = acc * m0  # exact in int64: |acc| < 2**31, M0 < 2**31
+    scaled += _bcast(layer.bias_residual, acc) + ((np.int64(1) << total) - 1)  # in place: one pass each
+    scaled >>= total
     return np.clip(scaled, 0, top, out=scaled)
 
 
@@ -111,8 +123,11 @@ def _forward_batch(model: IntegerLeNet, x: np.ndarray, method: str, acc_bits: in
             s["acc_min"] = lo if s["acc_min"] is None else min(lo, s["acc_min"])
             s["acc_max"] = hi if s["acc_max"] is None else max(hi, s["acc_max"])
         if layer.act_bits is None:
-            return multiply_by_quantized_multiplier(np.clip(acc, -(1 << 31), (1 << 31) - 1),
-                                                    layer.quantized_multiplier[None], layer.shift[None])
+            # int32 logits at one common scale (TFLite's double rounding). The kernel's x * 2**shift must stay
+            # in int32: saturate the input that far (reached only by an accumulator that already overflowed)
+            limit = ((1 << 31) - 1) >> int(max(layer.shift.max(), 0))
+            return multiply_by_quantized_multiplier(np.clip(acc, -limit, limit), layer.quantized_multiplier[None],
+                                                    layer.shift[None])
         positional = layer.bias.ndim > 1  # conv1: thresholds and bias residual vary by position
         if layer.pool and not positional:
             # the quantizer is non-decreasing in acc (M > 0) and the same at every position, so max-pooling
@@ -136,9 +151,10 @@ def _add_bias(acc: np.ndarray, bias: np.ndarray, acc_bits: int, overflow: str,
               bound: int) -> tuple[np.ndarray, np.ndarray]:
     """``acc + bias`` in the accumulator (the dot product's last step): (result, 1 where it overflowed)."""
     lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
-    total = acc + bias
     if bound <= hi:  # the analytic bound says nothing can overflow
+        total = acc + (bias.astype(acc.dtype) if bound < 2 ** 31 else bias)
         return total, np.zeros(total.shape, dtype=np.int64)
+    total = acc + bias
     over = ((total < lo) | (total > hi)).astype(np.int64)
     if overflow == "saturate":
         return np.clip(total, lo, hi), over

@@ -38,6 +38,8 @@ def apply_thresholds(acc: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     One comparison per threshold (L = 2**b - 1 of them), summed: no multiplication anywhere.
     """
     level = np.zeros(acc.shape, dtype=np.uint8 if thresholds.shape[-1] < 256 else np.int64)
+    if acc.dtype == np.int32 and thresholds.size and -(2 ** 31) <= thresholds.min() and thresholds.max() < 2 ** 31:
+        thresholds = thresholds.astype(np.int32)  # compare in the accumulator's own type (no upcast per element)
     for k in range(thresholds.shape[-1]):  # 2**b - 1 comparisons, each over the whole batch
         t = thresholds[..., k]
         level += acc >= t.reshape((1,) + t.shape + (1,) * (acc.ndim - 1 - t.ndim))
