@@ -90,10 +90,12 @@ def test_both_methods_produce_exactly_the_ceil_rule_in_every_layer(trained, test
             acc, _ = int_linear(x, layer.weight)
         else:
             acc, _ = int_conv2d(x, layer.weight, padding=layer.padding)
-        biased = acc + (layer.bias[None] if layer.bias.ndim > 1 else layer.bias.reshape((1, -1) + (1,) * (acc.ndim - 2)))
+        per_channel = (1, -1) + (1,) * (acc.ndim - 2)
+        biased = acc + (layer.bias[None] if layer.bias.ndim > 1 else layer.bias.reshape(per_channel))
         want = _reference_levels(layer, acc)
         for method in ("requant", "thresholds"):
-            np.testing.assert_array_equal(activation_levels(layer, biased, method), want, err_msg=f"{layer.name} {method}")
+            got = activation_levels(layer, biased, method)
+            np.testing.assert_array_equal(got, want, err_msg=f"{layer.name} {method}")
         x = want.astype(np.int64)
         if layer.pool:
             x = max_pool_int(x, layer.pool)

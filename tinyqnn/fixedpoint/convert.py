@@ -16,7 +16,8 @@ What each layer becomes (channel f; ``S_in`` the input step, ``S_w[f]`` the weig
   fused clamp to ``[0, 2^b - 1]``. The bias's rounding error ``B_f - bias_f`` (up to half an accumulator
   unit, which at 2-bit activations would flip about one level in a thousand) is put back as an int64
   ``bias_residual = round((B_f - bias_f) M0)`` added to the 62-bit product ``acc * M0`` before the shift:
-  ``level = clip(ceil((acc M0 + R) / 2^(31 - shift)), 0, 2^b - 1)``; (b) ``method="thresholds"``: ``2^b - 1`` integer thresholds per channel,
+  ``level = clip(ceil((acc M0 + R) / 2^(31 - shift)), 0, 2^b - 1)``;
+  (b) ``method="thresholds"``: ``2^b - 1`` integer thresholds per channel,
   computed from the unrounded ``B_f`` and stated on the accumulator that holds the int32 bias;
 * the input: MNIST pixels ``p`` (uint8) are normalised as ``(p - 255 mean) / (255 std)``; the zero point
   ``255 * 0.1307 = 33.33`` is not an integer, so conv1 pads with ``p = 0`` and its bias carries
@@ -53,7 +54,8 @@ class IntegerModelError(ValueError):
 @dataclass
 class IntLayer:
     """One integer layer. Shapes: weight (F, C, KH, KW) or (F, K); weight_scale (F,); bias (F,) or (F, H', W');
-    multiplier, quantized_multiplier, shift (F,); thresholds (F, [H', W',] 2^b - 1); bias_real, bias_residual like bias."""
+    multiplier, quantized_multiplier, shift (F,); thresholds (F, [H', W',] 2^b - 1); bias_real and
+    bias_residual shaped like bias."""
 
     name: str
     kind: str  # "conv" or "linear"
@@ -224,7 +226,7 @@ def convert_lenet(model: Any, weight_bits: int | None = None, per_channel: bool 
             name, "conv" if q.ndim == 4 else "linear", q, bits, s_w, bias, in_scale,
             in_bits, padding=padding, pool=pool, act_bits=act_bits, alpha=alpha, multiplier=multiplier,
             quantized_multiplier=np.asarray(m0), shift=np.asarray(sh), bias_real=bias_real, bias_residual=residual,
-            thresholds=compute_thresholds(multiplier, bias_real, act_bits) + np.rint(bias_real).astype(np.int64)[..., None]))
+            thresholds=compute_thresholds(multiplier, bias_real, act_bits) + bias[..., None]))
         in_scale, in_bits = alpha, act_bits
     meta = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "default_method": method,
@@ -262,7 +264,8 @@ def _tensor_facts(layer: IntLayer) -> dict[str, dict[str, Any]]:
         facts["bias_residual"] = dict(bits=32, signed=True, provenance="round((B - bias) M0): the bias's rounding "
                                       "error at the scale of the product acc * M0, added before the shift")
     if layer.thresholds is not None:
-        facts["thresholds"] = dict(bits=32, signed=True, provenance="T_k = floor((k-1)/M - B) + 1 + bias, k = 1..2^b-1 (compared with the accumulator incl. bias)")
+        facts["thresholds"] = dict(bits=32, signed=True, provenance="T_k = floor((k-1)/M - B) + 1 + bias, "
+                                   "k = 1..2^b-1 (compared with the accumulator, bias included)")
     return facts
 
 

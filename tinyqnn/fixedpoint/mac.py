@@ -81,7 +81,8 @@ def naive_conv2d(x, weight, bias=None, padding: int = 0, acc_bits: int = 32,
     """
     x, weight = np.asarray(x), np.asarray(weight)
     if x.ndim != 4 or weight.ndim != 4 or x.shape[1] != weight.shape[1]:
-        raise ValueError(f"naive_conv2d expects x (N, C, H, W) and weight (F, C, KH, KW), got {x.shape}, {weight.shape}")
+        raise ValueError(f"naive_conv2d expects x (N, C, H, W) and weight (F, C, KH, KW), "
+                         f"got {x.shape}, {weight.shape}")
     n_, _, h, w_ = x.shape
     f_, _, kh, kw = weight.shape
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))

@@ -165,9 +165,11 @@ def format_layer_report(rows: list[dict[str, Any]]) -> str:
     lines.append(f"| total | {sum(r['macs'] for r in rows):,} | {sum(r['weight_memory_bits'] for r in rows):,} | "
                  f"{sum(r['activation_memory_bits'] for r in rows):,} | | | | | "
                  f"{sum(r['overflows'] for r in rows):,} | {tot('energy_int_mac_pj'):.2f} / "
-                 f"{tot('energy_float_mac_pj'):.2f} | {tot('energy_int_sram_pj'):.2f} / {tot('energy_float_sram_pj'):.2f} |")
+                 f"{tot('energy_float_mac_pj'):.2f} | {tot('energy_int_sram_pj'):.2f} / "
+                 f"{tot('energy_float_sram_pj'):.2f} |")
     lines.append("")
     lines.append("Energy per operation: " + "; ".join(f"{k} {v} pJ ({src})" for k, (v, src) in ENERGY_PJ.items())
-                 + ". Integer MAC = 8-bit multiply (32-bit for wider operands) + 32-bit add; float MAC = fp32 multiply + fp32 add; SRAM: each "
+                 + ". Integer MAC = 8-bit multiply (32-bit for wider operands) + 32-bit add; float MAC = fp32 "
+                 "multiply + fp32 add; SRAM: each "
                  "weight and output activation bit read once per image (64-bit reads).")
     return "\n".join(lines)

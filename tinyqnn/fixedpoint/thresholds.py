@@ -33,7 +33,8 @@ def compute_thresholds(multiplier: np.ndarray, shift_real: np.ndarray, bits: int
 
 
 def apply_thresholds(acc: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Activation levels from accumulators: acc (N, F, ...) and thresholds (F, ..., L) -> levels (N, F, ...), uint8 below 256 levels.
+    """Activation levels from accumulators: acc (N, F, ...) and thresholds (F, ..., L) -> levels (N, F, ...),
+    uint8 for fewer than 256 levels.
 
     One comparison per threshold (L = 2**b - 1 of them), summed: no multiplication anywhere.
     """
