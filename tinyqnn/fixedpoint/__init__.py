@@ -4,6 +4,15 @@ Read in this order: ``intrep`` (two's-complement widths, wrap, saturate) -> ``ma
 naive loops, the trace) -> ``accumulate`` (the vectorized unit) -> ``requant`` (gemmlowp/TFLite
 requantization) -> ``thresholds`` (FINN-style integer thresholds) -> ``convert`` (LeNet-5 -> IntegerLeNet,
 .npz files) -> ``infer`` (integer inference) -> ``report`` / ``sweep`` / ``benchmark`` / ``cli``.
+
+Typical use::
+
+    from tinyqnn.fixedpoint import (convert_lenet, format_trace, integer_forward, run_integer_report,
+                                    summary_line, trace_dot)
+    print(format_trace(trace_dot([200, 100, 50], [127, 127, -128], bias=5, acc_bits=16)))  # one dot product
+    imodel = convert_lenet(model, weight_bits=8, per_channel=True, method="requant")  # or "thresholds"
+    logits, stats = integer_forward(imodel, test_set.images, acc_bits=16, overflow="saturate", collect=True)
+    print(summary_line(run_integer_report(model, test_set, float_model=float_model)))
 """
 from .convert import IntegerLeNet, IntegerModelError, IntLayer, convert_lenet, load_integer_model, save_integer_model
 from .infer import integer_forward, predict
