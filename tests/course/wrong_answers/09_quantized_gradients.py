@@ -4,8 +4,9 @@ RIGHT_ANSWERS: for every task a correct answer in another style than the referen
 floor(x + u), a loop over entries, np.linalg.norm, np.average with weights, a bit string through a Python int,
 keyword arguments); each must get full marks.
 
-One wrong answer per task is caught only by the hidden tests (a scale or sigma per row instead of per layer, max(g)
-instead of max|g|, np.sign's sign(0) = 0, a range check on one side only, clipping after quantizing).
+One wrong answer per task is caught only by the hidden tests (a scale or sigma per row instead of per layer, one
+uniform number shared by the layer, max(g) instead of max|g|, np.sign's sign(0) = 0, a range check on one side
+only, clipping after quantizing).
 """
 
 WRONG_ANSWERS = [
@@ -50,6 +51,22 @@ WRONG_ANSWERS = [
     x = np.abs(g) / s * k
     low = np.floor(x)
     return s * np.sign(g) * (low + (np.random.random(g.shape) < x - low)) / k
+'''),
+    dict(cell="stochastic_quantize",
+         fails=["test_stochastic_quantize"],
+         why="one uniform number shared by the whole layer: unbiased per entry, but entries not rounded independently",
+         source='''def stochastic_quantize(g, bits, rng):
+    if bits < 2:
+        raise ValueError("bits must be >= 2")
+    k = 2 ** (bits - 1) - 1
+    g = np.asarray(g, dtype=float)
+    s = np.max(np.abs(g))
+    if s == 0:
+        return np.zeros(g.shape)
+    x = np.abs(g) / s * k
+    low = np.floor(x)
+    u = rng.random(g.shape[:-1] + (1,)) if g.ndim > 1 else rng.random()
+    return s * np.sign(g) * (low + (u < x - low)) / k
 '''),
     # ---- task 2: sq_variance
     dict(cell="sq_variance",
