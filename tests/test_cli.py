@@ -80,6 +80,13 @@ def blas_threads_restored():
             os.environ[key] = value
 
 
+@pytest.fixture(autouse=True)
+def no_integer_unit_after_a_fake_grid(monkeypatch, request):
+    """The demo ends on the integer MAC unit; with run_grid faked there are no real checkpoints to convert."""
+    if "real_integer_unit" not in request.keywords:
+        monkeypatch.setattr(cli, "_demo_on_integer_unit", lambda *args, **kwargs: "integer MAC unit: (faked)")
+
+
 def _fake_grid(calls: list, files=("float/checkpoint.npz", "float/final.json", "table1.md"), fail: bool = False):
     """Stands in for run_grid: writes ``files`` the way tinyqnn writes (atomically), returns two cells."""
     def run_grid(cfg, out, **_):
@@ -338,3 +345,24 @@ def test_every_command_the_readme_names_exists():
     names = set(re.findall(r"-m tinyqnn ([a-z][a-z-]*)", (REPO / "README.md").read_text()))
     known = set(cli.DELEGATED) | {"demo", "train", "evaluate"}
     assert names and names <= known, names - known
+
+
+@pytest.mark.real_integer_unit
+def test_demo_ends_with_the_trained_model_on_the_integer_unit(tmp_path):
+    """Float, fake-quantized and integer-only accuracy side by side, from the run's own checkpoints."""
+    import argparse
+    import json
+
+    from tinyqnn.experiments.table1 import GridConfig, run_grid
+
+    cfg = GridConfig(subset=True, train_limit=256, test_limit=200, bits=(2,), stes=("clipped_relu",), epochs=1,
+                     pretrain_epochs=1, lr=0.02, milestones=())
+    run_grid(cfg, tmp_path, progress=False, plots=False, log=lambda line: None)
+    args = argparse.Namespace(dataset="mnist-subset", data_dir=None)
+    line = cli._demo_on_integer_unit(args, tmp_path / "float" / "checkpoint.npz",
+                                     tmp_path / "2bit_clipped_relu" / "checkpoint.npz", tmp_path / "integer.json")
+    report = json.loads((tmp_path / "integer.json").read_text())
+    for word in ("float", "fake-quantized", "integer-only", "agree"):
+        assert word in line, line
+    assert report["n_images"] == 1000 and report["agreement"] >= 0.99, report
+    assert f"integer-only {report['integer']:.2f}%" in line

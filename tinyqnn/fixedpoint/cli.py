@@ -169,7 +169,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tinyqnn fixedpoint", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="convert, evaluate, sweep, report or bench (each has its own --help)")
 
     def data_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--dataset", choices=DATASETS, default="mnist")
