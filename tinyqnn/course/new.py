@@ -1,12 +1,12 @@
-"""Start a new course unit from the template: ``python -m tinyqnn new-assignment 05_my_unit``.
+"""Start a new course unit from the template: ``python -m tinyqnn new-assignment 11_my_unit``.
 
 Creates, and refuses to overwrite:
 
-- ``solutions/05_my_unit/05_my_unit.ipynb``: the nbgrader source notebook, a copy of
+- ``solutions/11_my_unit/11_my_unit.ipynb``: the nbgrader source notebook, a copy of
   ``tinyqnn/course/templates/assignment.ipynb`` (title, setup, one complete example task and author notes on
   how to add the others) with the unit's name filled in and a cell id equal to each cell's grade_id;
-- ``tests/course/wrong_answers/05_my_unit.py``: a starter ``WRONG_ANSWERS`` list for the example task;
-- ``lessons/05_my_unit.ipynb``: a minimal lesson stub.
+- ``tests/course/wrong_answers/11_my_unit.py``: a starter ``WRONG_ANSWERS`` list for the example task;
+- ``lessons/11_my_unit.ipynb``: a minimal lesson stub.
 
 The new unit is deliberately incomplete: the course lint asks for at least 6 tasks, so CI stays red until
 the author has written them (see INSTRUCTORS.md).
