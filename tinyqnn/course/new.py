@@ -70,7 +70,7 @@ def validate_name(name: str, root: Path | None = None) -> None:
     if not NAME_RE.match(name):
         raise NewAssignmentError(
             f"{name!r} is not a unit name: use two digits, an underscore and lower-case snake_case words, "
-            "e.g. 05_my_unit (it names the folders, the notebook and the nbgrader assignment)")
+            "e.g. 11_my_unit (it names the folders, the notebook and the nbgrader assignment)")
     assert grading.ASSIGNMENT_RE.match(name)  # the machinery's own pattern must accept every name we create
     if root is not None:
         taken = [a for a in grading.assignments(root) if a[:2] == name[:2] and a != name]
@@ -80,7 +80,7 @@ def validate_name(name: str, root: Path | None = None) -> None:
 
 
 def default_title(name: str) -> str:
-    """``05_my_unit`` -> ``My unit``."""
+    """``11_my_unit`` -> ``My unit``."""
     words = NAME_RE.match(name).group(2).replace("_", " ")
     return words[:1].upper() + words[1:]
 
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m tinyqnn new-assignment",
         description="Create a new course unit from the template: solutions/NN_name/NN_name.ipynb, "
                     "tests/course/wrong_answers/NN_name.py and lessons/NN_name.ipynb (never overwrites).")
-    parser.add_argument("name", help="unit name NN_snake_case, e.g. 05_my_unit")
+    parser.add_argument("name", help="unit name NN_snake_case, e.g. 11_my_unit")
     parser.add_argument("--title", default=None, help="human title for the notebooks (default: from the name)")
     parser.add_argument("--root", type=Path, default=None, help="course directory (default: this checkout)")
     args = parser.parse_args(argv)
