@@ -131,7 +131,7 @@ def test_rejects_bad_names(root: Path, bad: str, capsys):
 
 def test_bad_name_message_shows_the_pattern(root: Path, capsys):
     assert new.main(["5_unit", "--root", str(root)]) == 2
-    assert "05_my_unit" in capsys.readouterr().err
+    assert "11_my_unit" in capsys.readouterr().err
 
 
 def test_refuses_a_taken_unit_number(created: Path, capsys):
