@@ -347,3 +347,11 @@ def test_quant_act_alpha_is_the_effective_step_and_config_is_json():
     assert "alpha" not in pact.quant_config() and fixed.quant_config()["quantizer"] == "round"
     with pytest.raises(ValueError, match="JSON"):
         QuantAct(1, ste="swish_sign", beta=np.array([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("rule", ["ceil", "round"])
+def test_quantized_relu_gives_positive_zero_for_negative_inputs(rule):
+    """ceil(-0.2) is -0.0 in IEEE arithmetic; level 0 must print and compare as a plain 0."""
+    x = np.array([-5.0, -0.3, -1e-9, 0.0], dtype=np.float32)
+    y = quantize_relu(x, 2, 0.5, rule)
+    assert not np.signbit(y).any(), f"{rule}: {y}"

@@ -396,3 +396,16 @@ def test_quantization_check_ignores_other_float_layers(tmp_path):
 
     with pytest.raises(CheckpointError, match=r"layer 2: recorded ReLU \(float\), model QuantAct\(bits=2"):
         load_checkpoint(path, quantize_activations(small_model(), 2))
+
+
+def test_plotting_never_switches_the_matplotlib_backend(tmp_path, monkeypatch):
+    """A notebook's inline backend must survive the library's file plots (a switch to Agg drops later figures)."""
+    import matplotlib
+
+    calls = []
+    monkeypatch.setattr(matplotlib, "use", lambda *args, **kwargs: calls.append(args))
+    history = [{"epoch": e, "train_loss": 1.0 / e, "train_accuracy": 0.5, "test_loss": 1.0 / e,
+                "test_accuracy": 0.5} for e in (1, 2)]
+    plot_history(history, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").is_file()
+    assert calls == [], f"plot_history called matplotlib.use{calls[0]}"

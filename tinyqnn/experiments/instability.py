@@ -170,10 +170,7 @@ def verdict(switched: dict[str, float], control: dict[str, float], info: dict[st
 
 def plot_runs(runs: dict[str, list[dict[str, Any]]], path: Path, title: str) -> None:
     """Training loss (eval mode, log scale) and validation error per epoch, one line per run."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # never switch the backend: a notebook's inline figures must keep working
     from matplotlib.ticker import MaxNLocator
 
     fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(10, 3.6))

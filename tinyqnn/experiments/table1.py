@@ -349,10 +349,7 @@ def write_tables(results: dict[str, dict[str, Any]], cfg: GridConfig, out: Path)
 
 def plot_accuracy_vs_bits(results: dict[str, dict[str, Any]], cfg: GridConfig, path: Path) -> None:
     """Validation accuracy vs bit width, one line per STE; paper's points hollow; float baseline dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # never switch the backend: a notebook's inline figures must keep working
 
     paper = paper_table1(cfg.dataset)
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
@@ -381,10 +378,7 @@ def plot_grid_curves(results: dict[str, dict[str, Any]], cfg: GridConfig, path: 
 
     Quantized cells are drawn after the float cell's epochs, where they start from its weights.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # never switch the backend: a notebook's inline figures must keep working
 
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
     styles = ["-", "--", ":", "-."]

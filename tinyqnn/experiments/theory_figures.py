@@ -102,10 +102,7 @@ def run_theory(steps: int = 1200, lr: float = 0.05, starts: int = 5, seed: int =
 
 def write_figures(result: dict[str, Any], out: str | Path) -> list[Path]:
     """The three PNGs and ``theory.json`` in ``out``; returns their paths."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # never switch the backend: a notebook's inline figures must keep working
 
     from ..theory.plots import plot_inner_products, plot_loss_curves, plot_spurious_escape
 

@@ -82,11 +82,14 @@ def _levels(x: np.ndarray, bits: int, alpha: float, quantizer: str) -> np.ndarra
     check_rule(quantizer)
     a = np.asarray(check_alpha(alpha), dtype=x.dtype)
     if quantizer == "round":
-        return np.clip(np.rint(x / a), 0, top)
-    k = np.ceil(x / a)
-    k = np.where((k - 1) * a >= x, k - 1, k)  # quotient rounded up past the level: step back
-    k = np.where(k * a < x, k + 1, k)  # quotient rounded down below it: step forward
-    return np.clip(k, 0, top)  # NaN stays NaN (np.clip and the comparisons above leave it alone)
+        k = np.rint(x / a)
+    else:
+        k = np.ceil(x / a)
+        k = np.where((k - 1) * a >= x, k - 1, k)  # quotient rounded up past the level: step back
+        k = np.where(k * a < x, k + 1, k)  # quotient rounded down below it: step forward
+    # NaN stays NaN (np.clip and the comparisons above leave it alone); "+ 0" turns the -0.0 that
+    # ceil/rint give for small negative inputs into level 0 (a printed "-0." confuses learners).
+    return np.clip(k, 0, top) + 0
 
 
 def level_index(x: np.ndarray, bits: int, alpha: float, quantizer: str = "ceil") -> np.ndarray:

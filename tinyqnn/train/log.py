@@ -36,11 +36,7 @@ class RunLog:
 
 def plot_history(history: list[dict[str, Any]], path: str | Path | None = None, title: str = ""):
     """Loss and accuracy per epoch, train vs test; saved to ``path`` if given. Returns the figure."""
-    import matplotlib
-
-    if path is not None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # never switch the backend: a notebook's inline figures must keep working
     from matplotlib.ticker import MaxNLocator
 
     epochs = [row["epoch"] for row in history]
