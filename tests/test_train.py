@@ -472,3 +472,14 @@ def test_a_non_finite_parameter_stops_training_naming_it(tmp_path):
             fit(model, loader, None, Overflowing(model.parameters(), lr=0.05), epochs=1,
                 checkpoint=tmp_path / "ck.npz", progress=False)
         assert not (tmp_path / "ck.npz").exists()
+
+
+def test_no_library_module_switches_the_matplotlib_backend():
+    """Every plotting function of the package leaves the backend to the caller (headless runs fall back to Agg)."""
+    from pathlib import Path
+
+    import tinyqnn
+
+    root = Path(tinyqnn.__file__).parent
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py") if "matplotlib.use(" in p.read_text()]
+    assert offenders == [], f"matplotlib.use(...) in {offenders}"

@@ -193,10 +193,7 @@ def tables(results: dict[str, dict[str, Any]], cells: list[dict[str, Any]], args
 
 
 def plots(results: dict[str, dict[str, Any]], cells: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # the default backend: a notebook keeps its inline figures
 
     from ..distributed.gradient import blowup_bound, clipped_blowup_bound
 

@@ -109,10 +109,7 @@ def summarise(results: dict[str, dict[str, Any]], ds: list[int], variants: list[
 
 
 def plot(results: dict[str, dict[str, Any]], ds: list[int], variants: list[str], out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # the default backend: a notebook keeps its inline figures
 
     from ..distributed.gradient import blowup_bound, clipped_blowup_bound
 

@@ -96,10 +96,7 @@ def main(argv: list[str] | None = None) -> int:
          "SQ3 blow-up W1", "SQ3 blow-up W2"], rows)
     write_text(out / "tables.md", text)
     write_json(out / "summary.json", {"args": vars(args), "summary": summary})
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # the default backend: a notebook keeps its inline figures
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, d in enumerate(args.hidden):

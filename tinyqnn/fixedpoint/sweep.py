@@ -40,11 +40,8 @@ def accumulator_sweep(imodel: IntegerLeNet, pixels: np.ndarray, labels: np.ndarr
 
 def plot_sweep(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> None:
     """Accuracy (top) and overflowed additions (bottom, log scale) vs accumulator width, one line per mode."""
-    import matplotlib
+    import matplotlib.pyplot as plt  # the default backend: a notebook keeps its inline figures
     import matplotlib.ticker
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     from ..utils import save_figure
 
