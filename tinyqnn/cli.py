@@ -179,6 +179,7 @@ DELEGATED = {
     "grid": ("tinyqnn.experiments.table1", "Yin et al. Table 1: bits x STE grid on LeNet-5, resumable (see `grid --help`)"),
     "instability": ("tinyqnn.experiments.instability", "identity STE from a clipped-ReLU minimum at lr 1e-5"),
     "theory-figures": ("tinyqnn.experiments.theory_figures", "the two-layer model's figures (coarse gradients)"),
+    "fixedpoint": ("tinyqnn.fixedpoint.cli", "integer-only LeNet-5 on a simulated MAC unit (convert, evaluate, sweep, ...)"),
 }
 
 
