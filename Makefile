@@ -9,7 +9,7 @@ help:                 ## list the targets
 venv: .venv/.installed
 .venv/.installed: pyproject.toml
 	python3 -m venv .venv
-	.venv/bin/pip install -q -e ".[dev,course]"
+	.venv/bin/pip install -q -e ".[dev,course,distributed]"
 	touch $@
 
 demo: venv            ## the README's main job

@@ -180,6 +180,9 @@ DELEGATED = {
     "instability": ("tinyqnn.experiments.instability", "identity STE from a clipped-ReLU minimum at lr 1e-5"),
     "theory-figures": ("tinyqnn.experiments.theory_figures", "the two-layer model's figures (coarse gradients)"),
     "fixedpoint": ("tinyqnn.fixedpoint.cli", "integer-only LeNet-5 on a simulated MAC unit (convert, evaluate, sweep, ...)"),
+    "hou-linear": ("tinyqnn.experiments.hou_linear", "Hou et al. 2019: linear model, LAB + SQm/clipped gradients"),
+    "hou-mlp": ("tinyqnn.experiments.hou_mlp", "Hou et al. 2019: MLP with d hidden units, LAQ3, FP vs SQ3"),
+    "hou-grid": ("tinyqnn.experiments.hou_grid", "Hou et al. 2019: weights x gradients x clipping grid, N workers"),
 }
 
 

@@ -263,3 +263,14 @@ def test_every_task_has_its_own_wrong_answer(assignment):
                 missing.append(task)
     assert not missing, (f"{assignment}: tasks without a wrong answer (cell=X, fails=['test_X']) in "
                          f"tests/course/wrong_answers/{assignment}.py: {missing}")
+
+
+def test_every_task_has_a_right_answer_in_another_style(assignment):
+    path = WRONG_DIR / f"{assignment}.py"
+    answers = grading.load_right_answers(path) if path.exists() else []
+    covered = {ra["cell"] for ra in answers}
+    missing = [task for nb in source_notebooks(assignment).values() for task in tasks(nb) if task not in covered]
+    assert not missing, (
+        f"{assignment}: tasks without a correct answer in another style than the reference: {missing}. Add to "
+        f"RIGHT_ANSWERS in tests/course/wrong_answers/{assignment}.py one dict(cell='<task>', why='how it differs', "
+        "source='...') per task (einsum for a matmul, a loop the text allows, keyword arguments): it must get full marks")

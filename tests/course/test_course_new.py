@@ -71,6 +71,7 @@ def test_created_notebook_passes_the_lint_except_the_unfinished_parts(created: P
     lint.test_lesson_format(f"{NAME}.ipynb")
     lint.test_wrong_answer_files_are_valid(NAME)
     lint.test_every_task_has_its_own_wrong_answer(NAME)
+    lint.test_every_task_has_a_right_answer_in_another_style(NAME)
     with pytest.raises(AssertionError) as info:
         lint.test_solution_notebook_structure(NAME)
     problems = [ln.strip() for ln in str(info.value).splitlines()[1:]

@@ -119,6 +119,42 @@ WRONG_ANSWERS = [
         for parent, local in zip(node.parents, node.local_grads):
             parent.grad += local * node.grad
 '''),
+    # Caught only by the adversarial hidden tests added after the grading audit (issue 10).
+    dict(cell="composite_derivative",
+         fails=["test_composite_derivative"],
+         why="a central-difference estimate where the text asks for the chain-rule formula",
+         source='''def composite_derivative(x):
+    h = 1e-5
+    return (np.exp(np.sin((x + h) ** 2)) - np.exp(np.sin((x - h) ** 2))) / (2 * h)
+'''),
+    dict(cell="topo_sort",
+         fails=["test_topo_sort"],
+         why="breadth-first order from the root, reversed: valid on shallow graphs, wrong when a parent is also reached later",
+         source='''def topo_sort(root):
+    order, seen, queue = [], {id(root)}, [root]
+    while queue:
+        node = queue.pop(0)
+        order.append(node)
+        for parent in node.parents:
+            if id(parent) not in seen:
+                seen.add(id(parent))
+                queue.append(parent)
+    return order[::-1]
+'''),
+    dict(cell="backward",
+         fails=["test_backward"],
+         why="breadth-first walk from the root instead of the topological order: a node can pass on its gradient too early",
+         source='''def backward(root):
+    root.grad = 1.0
+    queue, seen = [root], {id(root)}
+    while queue:
+        node = queue.pop(0)
+        for parent, local in zip(node.parents, node.local_grads):
+            parent.grad += local * node.grad
+            if id(parent) not in seen:
+                seen.add(id(parent))
+                queue.append(parent)
+'''),
 ]
 
 # Correct answers in another style than the reference: each must get full marks.

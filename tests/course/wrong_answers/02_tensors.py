@@ -182,4 +182,137 @@ WRONG_ANSWERS = [
     def backward(ctx, grad):
         return np.broadcast_to(np.expand_dims(grad, ctx.axis), ctx.shape)
 '''),
+    # Caught only by the adversarial hidden tests added after the grading audit (issue 10).
+    dict(cell="gradient_check",
+         fails=["test_gradient_check"],
+         why="ignores the caller's step h and always uses 1e-6 (every other test uses the default)",
+         source='''def gradient_check(f, analytic, x, h=1e-6):
+    step = 1e-6
+    x = np.array(x, dtype=np.float64)
+    numeric = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + step
+        f_plus = float(f(x))
+        x[idx] = old - step
+        f_minus = float(f(x))
+        x[idx] = old
+        numeric[idx] = (f_plus - f_minus) / (2 * step)
+    analytic = np.asarray(analytic, dtype=np.float64)
+    scale = max(np.abs(analytic).max(initial=0.0), np.abs(numeric).max(initial=0.0), 1e-12)
+    return numeric, float(np.abs(analytic - numeric).max(initial=0.0) / scale)
+'''),
+    dict(cell="gradient_check",
+         fails=["test_gradient_check"],
+         why="no 1e-12 floor in the denominator: a zero gradient checked against zero gives 0/0 = nan",
+         source='''def gradient_check(f, analytic, x, h=1e-6):
+    x = np.array(x, dtype=np.float64)
+    numeric = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        f_plus = float(f(x))
+        x[idx] = old - h
+        f_minus = float(f(x))
+        x[idx] = old
+        numeric[idx] = (f_plus - f_minus) / (2 * h)
+    analytic = np.asarray(analytic, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        err = np.abs(analytic - numeric).max() / max(np.abs(analytic).max(), np.abs(numeric).max())
+    return numeric, float(err)
+'''),
+]
+
+# Correct answers in another style than the reference solution: each must keep full marks.
+RIGHT_ANSWERS = [
+    dict(cell="gradient_check",
+         why="loop over the flat entries of a raveled float64 copy instead of np.ndindex",
+         source='''def gradient_check(f, analytic, x, h=1e-6):
+    work = np.array(x, dtype=np.float64)
+    flat = work.reshape(-1)  # a view: writing flat[i] changes work
+    grads = np.empty(flat.size)
+    for i in range(flat.size):
+        keep = flat[i]
+        flat[i] = keep + h
+        up = float(f(work))
+        flat[i] = keep - h
+        down = float(f(work))
+        flat[i] = keep
+        grads[i] = (up - down) / (2 * h)
+    numeric = grads.reshape(work.shape)
+    a = np.asarray(analytic, dtype=np.float64)
+    denom = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(numeric), initial=0.0)), 1e-12)
+    return numeric, float(np.max(np.abs(a - numeric), initial=0.0)) / denom
+'''),
+    dict(cell="unbroadcast",
+         why="one axis at a time in loops instead of one sum over a tuple of axes",
+         source='''def unbroadcast(grad, shape):
+    while grad.ndim > len(shape):
+        grad = grad.sum(axis=0)
+    for i, n in enumerate(shape):
+        if n == 1 and grad.shape[i] != 1:
+            grad = grad.sum(axis=i, keepdims=True)
+    return grad
+'''),
+    dict(cell="mul_backward",
+         why="np.multiply and unbroadcast called with keyword arguments",
+         source='''def mul_backward(grad, a, b):
+    da = unbroadcast(grad=np.multiply(grad, b), shape=np.shape(a))
+    db = unbroadcast(grad=np.multiply(grad, a), shape=np.shape(b))
+    return da, db
+'''),
+    dict(cell="mean_backward",
+         why="reshape to the keepdims shape (axes normalized with %) instead of np.expand_dims",
+         source='''def mean_backward(grad, shape, axis=None, keepdims=False):
+    if axis is None:
+        axes = set(range(len(shape)))
+    else:
+        axes = {a % len(shape) for a in (axis if isinstance(axis, tuple) else (axis,))}
+    count = 1
+    for a in axes:
+        count *= shape[a]
+    kept = tuple(1 if i in axes else n for i, n in enumerate(shape))
+    return np.broadcast_to(np.reshape(grad, kept), shape) / count
+'''),
+    dict(cell="max_backward",
+         why="reshape of grad to the keepdims shape of x.max and np.where for the winners",
+         source='''def max_backward(grad, x, axis=None, keepdims=False):
+    top = np.max(x, axis=axis, keepdims=True)
+    winners = np.where(x == top, 1.0, 0.0)
+    ties = np.sum(winners, axis=axis, keepdims=True)
+    g = np.reshape(grad, top.shape)
+    return (winners * g / ties).astype(x.dtype)
+'''),
+    dict(cell="matmul_backward",
+         why="einsum with an ellipsis for the batch axes, unbroadcast with keyword arguments",
+         source='''def matmul_backward(grad, a, b):
+    da = np.einsum("...mn,...kn->...mk", grad, b)
+    db = np.einsum("...mk,...mn->...kn", a, grad)
+    return unbroadcast(grad=da, shape=a.shape), unbroadcast(grad=db, shape=b.shape)
+'''),
+    dict(cell="softmax_cross_entropy",
+         why="np.logaddexp.reduce for the log-sum-exp and a one-hot matrix for the target",
+         source='''def softmax_cross_entropy(logits, labels):
+    n, k = logits.shape
+    lse = np.logaddexp.reduce(logits, axis=1, keepdims=True)
+    onehot = np.eye(k, dtype=logits.dtype)[labels]
+    loss = np.mean(lse[:, 0] - np.sum(onehot * logits, axis=1))
+    return float(loss), ((np.exp(logits - lse) - onehot) / n).astype(logits.dtype)
+'''),
+    dict(cell="logsumexp",
+         why="saves x and the output, recomputes softmax in backward as exp(x - y)",
+         source='''class LogSumExp(tinyqnn.Function):
+    @staticmethod
+    def forward(ctx, x, axis=-1):
+        m = np.max(x, axis=axis)
+        y = m + np.log(np.sum(np.exp(x - np.expand_dims(m, axis)), axis=axis))
+        ctx.save_for_backward(x, y)
+        ctx.axis = axis
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        return np.exp(x - np.expand_dims(y, ctx.axis)) * np.expand_dims(grad, ctx.axis)
+'''),
 ]

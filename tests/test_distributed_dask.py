@@ -1,0 +1,108 @@
+"""The same workers as processes on a Dask LocalCluster: identical weights, clear failures, lost workers rerun.
+
+Skips only where the optional extra is not installed (the README's test command installs it). One cluster for the
+module (2 processes x 1 thread), closed at the end.
+"""
+import json
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+import cloudpickle  # noqa: E402  (comes with distributed)
+
+from tinyqnn.data import mnist_subset  # noqa: E402
+from tinyqnn.distributed import LinearProblem, MLPProblem, TrainConfig, WorkerFailure, train  # noqa: E402
+from tinyqnn.distributed.dask_backend import DaskExecutor  # noqa: E402
+
+# the fault-injecting problems below are defined here: ship them to the worker processes by value
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.fixture(scope="module")
+def executor():
+    ex = DaskExecutor(n_workers=2, threads_per_worker=1)
+    try:
+        yield ex
+    finally:
+        ex.close()
+    assert ex.client.status == "closed"
+
+
+@pytest.mark.parametrize("problem, cfg", [
+    (LinearProblem(d=50, spike=7.0), TrainConfig(workers=2, iterations=12, weight_bits=2, grad_bits=2, clip=3.0)),
+    (LinearProblem(d=20), TrainConfig(workers=3, iterations=8, weight_bits=1, grad_bits=3, optimizer="adam")),
+])
+def test_dask_run_equals_in_process_run(executor, problem, cfg):
+    local, h_local = train(problem, cfg)
+    remote, h_remote = train(problem, cfg, executor=executor)
+    assert all(np.array_equal(a, b) for a, b in zip(local.params, remote.params))
+    assert h_local.loss == h_remote.loss and h_local.bits_up == h_remote.bits_up
+
+
+def test_dask_mlp_equals_in_process(executor):
+    p = MLPProblem.from_datasets(8, mnist_subset(True), mnist_subset(False), workers=2, batch_size=32)
+    cfg = TrainConfig(workers=2, iterations=5, weight_bits=3, grad_bits=3, optimizer="adam", lr=0.01)
+    local, _ = train(p, cfg)
+    remote, _ = train(p, cfg, executor=executor)
+    assert all(np.array_equal(a, b) for a, b in zip(local.params, remote.params))
+
+
+@dataclass
+class Raises(LinearProblem):
+    def batch(self, worker, t):
+        if worker == 1 and t == 2:
+            raise MemoryError("out of memory on worker 1")
+        return super().batch(worker, t)
+
+
+def test_a_raising_task_stops_the_run(executor):
+    with pytest.raises(WorkerFailure, match="worker 1 failed at iteration 2: MemoryError"):
+        train(Raises(d=10), TrainConfig(workers=2, iterations=4), executor=executor)
+
+
+@dataclass
+class DiesOnce(LinearProblem):
+    """Worker 1's process exits hard at iteration 3, the first time only (a marker file remembers)."""
+
+    marker: str = ""
+
+    def batch(self, worker, t):
+        if worker == 1 and t == 3 and not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os._exit(1)
+        return super().batch(worker, t)
+
+
+def test_a_dead_worker_process_is_rerun_with_the_same_result(executor, tmp_path):
+    cfg = TrainConfig(workers=2, iterations=5, weight_bits=1, grad_bits=2)
+    problem = DiesOnce(d=10, marker=str(tmp_path / "died"))
+    remote, _ = train(problem, cfg, executor=executor)
+    assert (tmp_path / "died").exists()  # the process really died ...
+    local, _ = train(LinearProblem(d=10), cfg)
+    assert np.array_equal(remote.params[0], local.params[0])  # ... and the rerun changed nothing
+
+
+def square(x):
+    return x * x
+
+
+def test_map_cells(executor):
+    assert executor.map_cells(square, [1, 2, 3]) == [1, 4, 9]
+
+
+def test_grid_cells_on_a_running_scheduler_match_in_process(executor, tmp_path):
+    """hou-grid's --scheduler option: the cells run as Dask tasks and store the same numbers."""
+    from tinyqnn.cli import main
+
+    argv = ["hou-grid", "--quick", "--parts", "grid", "--weights", "LAB", "--grads", "SQ2", "SQ2 c=3", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "local")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "dask"), "--scheduler", executor.client.scheduler.address]) == 0
+    for name in ("grid_LAB_SQ2.json", "grid_LAB_SQ2c3.json"):
+        local = json.loads((tmp_path / "local" / "cells" / name).read_text())
+        remote = json.loads((tmp_path / "dask" / "cells" / name).read_text())
+        local.pop("seconds"), remote.pop("seconds")
+        assert local == remote

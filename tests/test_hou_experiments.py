@@ -1,0 +1,56 @@
+"""The Hou et al. (2019) reproduction commands end to end in --quick mode: outputs, resume, CLI wiring."""
+import json
+
+import pytest
+
+from tinyqnn.cli import DELEGATED, main
+
+
+@pytest.mark.parametrize("command", ["hou-linear", "hou-mlp", "hou-grid"])
+def test_commands_are_registered(command):
+    assert command in DELEGATED
+
+
+def test_hou_linear_quick(tmp_path, capsys):
+    out = tmp_path / "linear"
+    assert main(["hou-linear", "--quick", "--variants", "spiky", "--out", str(out), "--no-progress"]) == 0
+    cells = sorted((out / "cells").glob("*.json"))
+    assert len(cells) == 2 * 6  # d in {10, 100} x six gradient settings
+    for name in ("tables.md", "summary.json", "curves_spiky.png", "blowup.png"):
+        assert (out / name).stat().st_size > 0
+    summary = json.loads((out / "summary.json").read_text())["summary"]
+    # SQ2 blows the norm up, clipping at c = 1 shrinks it, and the heavy-tailed gradient's spread grows with d
+    assert summary["spiky/d100/SQ2/blowup"] > 1.5 > summary["spiky/d100/SQ2 c=1/blowup"]
+    assert summary["spiky/d100/spread"] > summary["spiky/d10/spread"]
+    # a rerun resumes: nothing is recomputed, the cells are untouched
+    before = {p.name: p.stat().st_mtime_ns for p in cells}
+    capsys.readouterr()
+    assert main(["hou-linear", "--quick", "--variants", "spiky", "--out", str(out), "--no-progress"]) == 0
+    assert "resuming: 12 of 12 cells" in capsys.readouterr().out
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")} == before
+
+
+def test_hou_mlp_quick(tmp_path):
+    out = tmp_path / "mlp"
+    assert main(["hou-mlp", "--quick", "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())["summary"]
+    assert set(summary) == {"16", "64"}
+    assert all(0 <= summary[d][g]["test_accuracy"] <= 100 for d in summary for g in ("FP", "SQ3"))
+    assert (out / "curves.png").stat().st_size > 0
+
+
+def test_hou_grid_quick(tmp_path):
+    out = tmp_path / "grid"
+    assert main(["hou-grid", "--quick", "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())["summary"]
+    assert "grid/LAQ2/SQ2 c=3" in summary and "scaling/N2/SQ2" in summary and "clipping/c=1" in summary
+    # clipping at c = 3 keeps the big layer's blow-up under Proposition 2's bound (3.39); unclipped it is larger
+    assert summary["layers/SQ2 c=3/W1"]["blowup"] < 3.39 < summary["layers/SQ2/W1"]["blowup"] + 1
+    assert summary["layers/SQ2 c=3/W1"]["blowup"] < summary["layers/SQ2/W1"]["blowup"]
+    for name in ("tables.md", "grid_curves.png", "layer_blowup.png", "clipping.png", "scaling.png"):
+        assert (out / name).stat().st_size > 0
+
+
+def test_bad_arguments_are_rejected(tmp_path):
+    with pytest.raises(SystemExit):
+        main(["hou-linear", "--seeds", "0", "--out", str(tmp_path)])

@@ -1,0 +1,95 @@
+"""The same workers as real processes on Dask distributed (optional extra: ``pip install tinyqnn[distributed]``).
+
+``DaskExecutor()`` starts a ``LocalCluster`` of ``n_workers`` processes with one thread each and closes it on
+``close()`` (or at the end of a ``with`` block); ``DaskExecutor(address="tcp://host:8786")`` connects to a running
+scheduler instead (and leaves that cluster running). The problem, with every worker's data, is scattered to the
+workers once; each iteration submits N tasks ``worker_step(problem, n, t, weights, config)`` and gathers the replies
+in worker order. Since a reply depends only on those arguments, the weights equal the in-process run's bit for bit.
+
+Failures: a task that raises stops the run with ``WorkerFailure`` naming the worker and iteration (it would raise
+again). A worker *process* that dies is handled by Dask's scheduler, which reruns the lost task on a live worker (up
+to ``distributed.scheduler.allowed-failures`` times; the rerun computes the same reply); past that, ``KilledWorker``
+stops the run with ``WorkerFailure``. Either way a missing gradient is never averaged.
+
+``map_cells(fn, cells)`` runs independent experiment cells (e.g. the Table 1 grid) as tasks.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .packing import Message
+from .training import TrainConfig, WorkerFailure, WorkerReply, worker_step
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError("the Dask backend needs the optional extra: pip install 'tinyqnn[distributed]' "
+                          "(dask[distributed])") from error
+    return distributed
+
+
+class DaskExecutor:
+    """Run workers on Dask. Args: address (a scheduler; None = a new LocalCluster), n_workers / threads_per_worker
+    for the LocalCluster, client (an existing ``distributed.Client``, left open)."""
+
+    def __init__(self, address: str | None = None, n_workers: int = 2, threads_per_worker: int = 1,
+                 client: Any = None, **cluster_kwargs: Any):
+        distributed = _import_distributed()
+        self._own_cluster = self._own_client = None
+        if client is not None:
+            self.client = client
+        else:
+            if address is None:
+                cluster_kwargs.setdefault("dashboard_address", None)
+                self._own_cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                                                             processes=True, **cluster_kwargs)
+                address = self._own_cluster
+            self.client = self._own_client = distributed.Client(address)
+        self._problem = None
+
+    def setup(self, problem: Any) -> None:
+        # once per run: the data lives on every worker, each task then only carries the weights
+        self._problem = self.client.scatter(problem, broadcast=True, hash=False)
+
+    def run(self, t: int, weights: list[Message], config: TrainConfig) -> list[WorkerReply]:
+        distributed = _import_distributed()
+        futures = [self.client.submit(worker_step, self._problem, n, t, weights, config, pure=False,
+                                      key=f"tinyqnn-worker-{n}-t{t}-{id(self)}-{id(weights)}")
+                   for n in range(config.workers)]
+        replies: list[WorkerReply] = []
+        for n, future in enumerate(futures):
+            try:
+                replies.append(future.result())
+            except distributed.scheduler.KilledWorker as error:
+                self._cancel(futures)
+                raise WorkerFailure(f"worker {n} at iteration {t}: the Dask worker processes running its task died more "
+                                    f"often than Dask allows ({error}); no update applied") from error
+            except Exception as error:
+                self._cancel(futures)
+                raise WorkerFailure(f"worker {n} failed at iteration {t}: {type(error).__name__}: {error}; "
+                                    f"no update applied (weights are those after iteration {t - 1})") from error
+        return replies
+
+    def _cancel(self, futures: Sequence[Any]) -> None:
+        self.client.cancel(list(futures))
+
+    def map_cells(self, fn: Callable[[Any], Any], cells: Sequence[Any]) -> list[Any]:
+        """``[fn(cell) for cell in cells]``, each a Dask task; results in order."""
+        return self.client.gather(self.client.map(fn, list(cells), pure=False))
+
+    def close(self) -> None:
+        """Close what this executor started (a passed-in client or a remote cluster are left alone)."""
+        if self._own_client is not None:
+            self._own_client.close()
+        if self._own_cluster is not None:
+            self._own_cluster.close()
+        self._own_client = self._own_cluster = None
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
