@@ -51,7 +51,8 @@ def accumulate(cols: np.ndarray, weight_t: np.ndarray, bias: np.ndarray | None =
         count: also return how many of each output's K + 1 additions overflowed.
         col_max: ``max |cols|`` when the caller knows it (saves a pass over a large column matrix).
     Returns:
-        acc (R, F) int64 and counts (R, F) int64 (None when ``count`` is False).
+        acc (R, F), int32 when no partial sum can leave int32 (less memory traffic), else int64; and counts
+        (R, F) int64 (None when ``count`` is False).
     """
     check_overflow_mode(overflow)
     lo, hi = int_range(check_width(acc_bits, 2, 62, "acc_bits"))
