@@ -124,7 +124,10 @@ class Batch:
 
 
 def full_marks(notebooks: dict[str, Any]) -> dict[str, dict[str, float]]:
-    return {name: dict(grading.grade_cells(nb)) for name, nb in notebooks.items()}
+    """Autograde's best score per grade cell: its points, except manually graded answers, which autograde
+    leaves at 0 (auto_score 0 for an untouched answer, None for a written one) until a person grades them."""
+    return {name: {gid: (0.0 if gid in grading.manual_grade_cells(nb) else pts)
+                   for gid, pts in grading.grade_cells(nb).items()} for name, nb in notebooks.items()}
 
 
 def plan_students(assignment: str, course: grading.TempCourse) -> dict[str, Student]:

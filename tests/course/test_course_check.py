@@ -33,7 +33,7 @@ def test_check_gives_full_marks_to_a_solved_exercise(first, tmp_path, capsys):
     rc = main([str(tmp_path)])
     out = capsys.readouterr().out
     assert rc == 0, out
-    total = sum(sum(grading.grade_cells(nb).values()) for nb in source_notebooks(first).values())
+    total = sum(sum(grading.auto_grade_cells(nb).values()) for nb in source_notebooks(first).values())
     assert f"/ {total:g}" in out and "total: 0 /" not in out, out
 
 

@@ -49,3 +49,17 @@ def test_an_unrelated_failure_keeps_its_own_message():
                    _cell("assert mul(2, 3) == 6", "test_mul", points=1,
                          error=("AssertionError", "", ["AssertionError"])))
     assert grading.score_notebook(nb)["test_mul"].message == "AssertionError"
+
+
+def test_a_manually_graded_answer_is_listed_but_left_out_of_the_self_check_total():
+    from nbformat.v4 import new_markdown_cell
+
+    written = new_markdown_cell("My comparison ...", metadata={"nbgrader": {
+        "grade_id": "essay", "solution": True, "grade": True, "locked": False, "points": 4}})
+    nb = _notebook(_cell("def add(a, b):\n    return a + b\n", "add", solution=True),
+                   _cell("assert add(1, 2) == 3", "test_add", points=2), written)
+    assert grading.auto_grade_cells(nb) == {"test_add": 2.0}
+    assert grading.manual_grade_cells(nb) == {"essay": 4.0}
+    scores = grading.score_notebook(nb)
+    assert scores["test_add"].score == 2.0 and scores["essay"].score is None
+    assert "graded by hand" in scores["essay"].message

@@ -111,7 +111,13 @@ def test_solution_notebook_structure(assignment):
             for key in ("grade", "solution", "locked"):
                 if not isinstance(meta.get(key), bool):
                     problems.append(f"{label}: nbgrader.{key} must be a bool, got {meta.get(key)!r}")
-            if meta.get("grade"):
+            if grading.is_manual(cell):  # a manually graded written answer (graded in formgrader)
+                pts = meta.get("points")
+                if not (isinstance(pts, int) and not isinstance(pts, bool) and pts > 0):
+                    problems.append(f"{label}: manually graded answer needs integer points > 0, got {pts!r}")
+                if cell.cell_type != "markdown" or meta.get("locked") or str(gid).startswith("test_"):
+                    problems.append(f"{label}: a manually graded answer is an unlocked markdown cell not named test_*")
+            elif meta.get("grade"):
                 pts = meta.get("points")
                 if not (isinstance(pts, int) and not isinstance(pts, bool) and pts > 0):
                     problems.append(f"{label}: grade cell needs integer points > 0, got {pts!r}")
@@ -129,7 +135,7 @@ def test_solution_notebook_structure(assignment):
 
 def _task_problems(nb) -> list[str]:
     problems = []
-    grades = grading.grade_cells(nb)
+    grades = grading.auto_grade_cells(nb)
     solutions = grading.solution_cells(nb)
     order = {grading.grade_id(c): i for i, c in enumerate(nb.cells) if grading.grade_id(c)}
     if len(grades) < 6:

@@ -101,7 +101,7 @@ def check_notebook(path: Path, timeout: int = grading.EXECUTE_TIMEOUT, out=None)
     """Run one notebook and print its per-task report to ``out`` (stdout); returns (points, max points)."""
     out = out or sys.stdout
     nb = grading.read_notebook(path)
-    total_max = sum(grading.grade_cells(nb).values())
+    total_max = sum(grading.auto_grade_cells(nb).values())  # manually graded answers are not self-checked
     print(f"{path}", file=out)
     if not total_max:
         print("  (no graded test cells in this notebook)", file=out)
@@ -119,7 +119,8 @@ def check_notebook(path: Path, timeout: int = grading.EXECUTE_TIMEOUT, out=None)
     scores = grading.score_notebook(nb)
     if scores:
         print(grading.format_scores(scores.values()), file=out)
-    got = sum(s.score or 0.0 for s in scores.values())
+    manual = grading.manual_grade_cells(nb)
+    got = sum(s.score or 0.0 for gid, s in scores.items() if gid not in manual)
     print(f"  total: {got:g} / {total_max:g}", file=out)
     for gid in edited:
         print(f"  note: locked cell {gid!r} was edited; nbgrader grades with the original cell", file=out)

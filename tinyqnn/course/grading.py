@@ -126,9 +126,25 @@ def is_locked(cell: Any) -> bool:
     return bool(nbgrader_meta(cell).get("locked"))
 
 
+def is_manual(cell: Any) -> bool:
+    """A manually graded answer (grade AND solution cell, e.g. a written markdown answer): autograde leaves it
+    unscored (0 until a person grades it in formgrader)."""
+    return is_grade(cell) and is_solution(cell)
+
+
 def grade_cells(nb: Any) -> dict[str, float]:
-    """grade_id -> points of every grade cell, in notebook order."""
+    """grade_id -> points of every grade cell (manually graded answers included), in notebook order."""
     return {grade_id(c): float(nbgrader_meta(c).get("points", 0)) for c in nb.cells if is_grade(c)}
+
+
+def auto_grade_cells(nb: Any) -> dict[str, float]:
+    """grade_id -> points of every autograded test cell, in notebook order."""
+    return {gid: pts for gid, pts in grade_cells(nb).items() if not is_manual(find_cell(nb, gid))}
+
+
+def manual_grade_cells(nb: Any) -> dict[str, float]:
+    """grade_id -> points of every manually graded answer cell, in notebook order."""
+    return {gid: pts for gid, pts in grade_cells(nb).items() if is_manual(find_cell(nb, gid))}
 
 
 def solution_cells(nb: Any) -> dict[str, Any]:
@@ -219,7 +235,7 @@ def determine_grade(cell: Any) -> float | None:
     """
     max_points = float(nbgrader_meta(cell)["points"])
     if is_solution(cell) or cell.get("cell_type") != "code":
-        return None  # manually graded answers: not used in this course
+        return None  # a manually graded answer: a person scores it (formgrader)
     for output in cell.get("outputs", []):
         kind = output.get("output_type")
         if kind == "error" or (kind == "stream" and output.get("name") == "stderr"):
@@ -301,7 +317,10 @@ def score_notebook(nb: Any) -> dict[str, TaskScore]:
             gid = grade_id(cell)
             score = determine_grade(cell)
             max_score = float(nbgrader_meta(cell)["points"])
-            msg = "" if score == max_score else _blame_solution_cell(gid, _ANSI.sub("", failure_message(cell)), broken)
+            if is_manual(cell):
+                msg = "graded by hand by your instructor (not in the total)"
+            else:
+                msg = "" if score == max_score else _blame_solution_cell(gid, _ANSI.sub("", failure_message(cell)), broken)
             scores[gid] = TaskScore(gid, score, max_score, msg)
     return scores
 
