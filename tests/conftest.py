@@ -1,6 +1,8 @@
 """Shared fixtures for the tinyqnn test suite (keep this file small)."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -21,3 +23,19 @@ def _grad_mode_is_restored():
     leaked = not grad_mode.is_grad_enabled()
     grad_mode._grad_enabled = True  # repair, so that one leak does not fail every later test
     assert not leaked, "this test left gradient recording switched off (no_grad not restored)"
+
+
+@pytest.fixture
+def blas_threads_restored():
+    """Tests that change BLAS thread limits or their environment variables put both back."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    before = threadpool_info()
+    saved_env = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")}
+    yield
+    threadpool_limits(limits=before)
+    for key, value in saved_env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

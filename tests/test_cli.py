@@ -65,21 +65,6 @@ REPO = Path(__file__).resolve().parents[1]
 SUBSET = ["--dataset", "mnist-subset", "--no-progress"]
 
 
-@pytest.fixture
-def blas_threads_restored():
-    from threadpoolctl import threadpool_info, threadpool_limits
-
-    before = threadpool_info()
-    saved_env = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")}
-    yield
-    threadpool_limits(limits=before)
-    for key, value in saved_env.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
 @pytest.fixture(autouse=True)
 def no_integer_unit_after_a_fake_grid(monkeypatch, request):
     """The demo ends on the integer MAC unit; with run_grid faked there are no real checkpoints to convert."""

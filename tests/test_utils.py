@@ -16,21 +16,6 @@ from tinyqnn.utils import (RUN_MANIFEST, atomic_write_bytes, clean_stale_parts, 
                            remove_run_files, run_manifest)
 
 
-@pytest.fixture
-def blas_threads_restored():
-    from threadpoolctl import threadpool_info, threadpool_limits
-
-    before = threadpool_info()
-    saved_env = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")}
-    yield
-    threadpool_limits(limits=before)
-    for key, value in saved_env.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
 # ---------------------------------------------------------------------- stale .part files
 def test_a_killed_writer_leaves_a_part_file_that_the_next_write_removes(tmp_path):
     """A process killed inside ``atomic_path`` (os._exit: no cleanup runs) leaves its temporary file;

@@ -43,7 +43,7 @@ def wrap(x, bits: int, signed: bool = True) -> np.ndarray:
     ``wrap(x)`` is what a ``bits``-bit adder holds after computing ``x`` exactly: because modular
     arithmetic is a ring homomorphism, wrapping after every addition equals wrapping once at the end.
     """
-    x = _as_int64(x, "wrap")
+    x = as_int64(x, "wrap")
     lo, _ = int_range(bits, signed)
     return (x - lo) % (1 << bits) + lo
 
@@ -51,13 +51,13 @@ def wrap(x, bits: int, signed: bool = True) -> np.ndarray:
 def saturate(x, bits: int, signed: bool = True) -> np.ndarray:
     """Clamp each integer in ``x`` to the ``bits``-bit range (values already inside are unchanged)."""
     lo, hi = int_range(bits, signed)
-    return np.clip(_as_int64(x, "saturate"), lo, hi)
+    return np.clip(as_int64(x, "saturate"), lo, hi)
 
 
 def overflows(x, bits: int, signed: bool = True) -> np.ndarray:
     """Boolean mask: which entries of ``x`` lie outside the ``bits``-bit range."""
     lo, hi = int_range(bits, signed)
-    x = _as_int64(x, "overflows")
+    x = as_int64(x, "overflows")
     return (x < lo) | (x > hi)
 
 
@@ -92,7 +92,8 @@ def bits_needed(lo: int, hi: int) -> int:
     return bits
 
 
-def _as_int64(x, where: str) -> np.ndarray:
+def as_int64(x, where: str) -> np.ndarray:
+    """``x`` as an int64 array; floats must hold whole finite values (a ValueError names ``where``)."""
     arr = np.asarray(x)
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):

@@ -32,22 +32,19 @@ import math
 
 import numpy as np
 
+from .intrep import as_int64
+
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 ROUNDINGS = ("double", "single", "ceil")
 
 
 def _ints(x, name: str, lo: int = INT32_MIN, hi: int = INT32_MAX) -> np.ndarray:
     """``x`` as int64 after checking every entry is an integer in [lo, hi] (a ValueError names the value)."""
-    arr = np.asarray(x)
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or np.any(arr != np.trunc(arr)):
-            raise ValueError(f"{name} must be integers, got {arr.ravel()[:4]!r}...")
-    elif arr.dtype.kind not in "iu":
-        raise ValueError(f"{name} must be integers, got dtype {arr.dtype}")
+    arr = as_int64(x, name)
     if arr.size and (arr.min() < lo or arr.max() > hi):
         bad = arr[(arr < lo) | (arr > hi)].flat[0]
         raise ValueError(f"{name} must lie in [{lo}, {hi}], got {bad.item()!r} (shape {arr.shape})")
-    return arr.astype(np.int64)
+    return arr
 
 
 def _out(result: np.ndarray, *inputs) -> int | np.ndarray:
