@@ -52,7 +52,6 @@ def test_unknown_command_exits_nonzero():
 
 # ---------------------------------------------------------------------- shared helpers
 import argparse  # noqa: E402
-import os  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
