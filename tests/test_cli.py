@@ -248,8 +248,6 @@ def _parsers(monkeypatch) -> dict[str, argparse.ArgumentParser]:
 def test_every_command_shows_its_own_usage_and_helps_every_option(monkeypatch):
     for name, parser in _parsers(monkeypatch).items():
         assert parser.format_usage().startswith(f"usage: python -m tinyqnn {name} "), name
-        if name == "benchmark":  # its options belong to the benchmark's owner (see the report)
-            continue
         undocumented = [a.option_strings or a.dest for a in parser._actions if not a.help]
         assert undocumented == [], f"{name}: options without help text: {undocumented}"
 
