@@ -106,3 +106,47 @@ def test_grid_cells_on_a_running_scheduler_match_in_process(executor, tmp_path):
         remote = json.loads((tmp_path / "dask" / "cells" / name).read_text())
         local.pop("seconds"), remote.pop("seconds")
         assert local == remote
+
+
+@dataclass
+class AlwaysDies(LinearProblem):
+    """Worker ``who``'s process exits hard at iteration ``when``, every time the task runs (rerun or not)."""
+
+    who: int = 1
+    when: int = 2
+
+    def batch(self, worker, t):
+        if worker == self.who and t == self.when:
+            os._exit(1)
+        return super().batch(worker, t)
+
+
+def _children() -> set[int]:
+    """Live child processes, less multiprocessing's resource tracker (it lives as long as this interpreter)."""
+    import psutil  # a dependency of distributed
+
+    return {p.pid for p in psutil.Process().children(recursive=True)
+            if p.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(p.cmdline())}
+
+
+def test_a_worker_killed_more_often_than_dask_allows_stops_the_run(tmp_path):
+    """KilledWorker -> WorkerFailure naming worker and iteration; the update of that iteration is never applied."""
+    import dask
+
+    cfg = TrainConfig(workers=2, iterations=4, weight_bits=1, grad_bits=2)
+    seen = {}
+    before = _children()
+    # the scheduler reads allowed-failures when it starts: 1 rerun, then the second death is final
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        ex = DaskExecutor(n_workers=2, threads_per_worker=1)
+    try:
+        with pytest.raises(WorkerFailure, match=r"worker 1 at iteration 2: .*died more often than Dask allows"):
+            train(AlwaysDies(d=10), cfg, executor=ex,
+                  callback=lambda t, server, h: seen.update(t=t, w=server.params[0].copy(), loss=list(h.loss)))
+    finally:
+        ex.close()
+    # nothing left running: neither the first worker processes nor the ones the nannies restarted
+    assert ex.client.status == "closed" and _children() <= before
+    # the run stopped after iteration 1, with exactly the weights of a clean 1-iteration run
+    clean, h_clean = train(LinearProblem(d=10), TrainConfig(**{**cfg.__dict__, "iterations": 1}))
+    assert seen["t"] == 1 and seen["loss"] == h_clean.loss and np.array_equal(seen["w"], clean.params[0])
