@@ -129,7 +129,7 @@ def _children() -> set[int]:
             if p.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(p.cmdline())}
 
 
-def test_a_worker_killed_more_often_than_dask_allows_stops_the_run(tmp_path):
+def test_a_worker_killed_more_often_than_dask_allows_stops_the_run():
     """KilledWorker -> WorkerFailure naming worker and iteration; the update of that iteration is never applied."""
     import dask
 

@@ -54,3 +54,14 @@ def test_hou_grid_quick(tmp_path):
 def test_bad_arguments_are_rejected(tmp_path):
     with pytest.raises(SystemExit):
         main(["hou-linear", "--seeds", "0", "--out", str(tmp_path)])
+
+
+def test_experiments_package_docstring_lists_every_runner():
+    """Each experiment command the CLI delegates to is named in ``tinyqnn.experiments``' docstring."""
+    import tinyqnn.experiments as experiments
+
+    runners = [module.rsplit(".", 1)[1] for module, _ in DELEGATED.values()
+               if module.startswith("tinyqnn.experiments.")]
+    assert {"table1", "hou_linear", "hou_mlp", "hou_grid"} <= set(runners)
+    missing = [name for name in runners if f"``{name}``" not in experiments.__doc__]
+    assert not missing, f"tinyqnn/experiments/__init__.py does not list the runners {missing}"
