@@ -53,15 +53,27 @@ def test_dask_mlp_equals_in_process(executor):
 
 @dataclass
 class Raises(LinearProblem):
+    """The workers in ``who`` raise at iteration 2."""
+
+    who: tuple[int, ...] = (1,)
+
     def batch(self, worker, t):
-        if worker == 1 and t == 2:
-            raise MemoryError("out of memory on worker 1")
+        if worker in self.who and t == 2:
+            raise MemoryError(f"out of memory on worker {worker}")
         return super().batch(worker, t)
 
 
 def test_a_raising_task_stops_the_run(executor):
+    cfg = TrainConfig(workers=2, iterations=4)
+    seen = {}
     with pytest.raises(WorkerFailure, match="worker 1 failed at iteration 2: MemoryError"):
-        train(Raises(d=10), TrainConfig(workers=2, iterations=4), executor=executor)
+        train(Raises(d=10), cfg, executor=executor,
+              callback=lambda t, server, h: seen.update(t=t, w=server.params[0].copy()))
+    clean, _ = train(LinearProblem(d=10), TrainConfig(**{**cfg.__dict__, "iterations": 1}))
+    assert seen["t"] == 1 and np.array_equal(seen["w"], clean.params[0])  # iteration 2 was not applied
+    # every failed worker is named, not only the first
+    with pytest.raises(WorkerFailure, match="worker 0 failed at iteration 2: .*; worker 1 failed at iteration 2: "):
+        train(Raises(d=10, who=(0, 1)), cfg, executor=executor)
 
 
 @dataclass

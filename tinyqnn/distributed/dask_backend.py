@@ -6,10 +6,10 @@ scheduler instead (and leaves that cluster running). The problem, with every wor
 workers once; each iteration submits N tasks ``worker_step(problem, n, t, weights, config)`` and gathers the replies
 in worker order. Since a reply depends only on those arguments, the weights equal the in-process run's bit for bit.
 
-Failures: a task that raises stops the run with ``WorkerFailure`` naming the worker and iteration (it would raise
-again). A worker *process* that dies is handled by Dask's scheduler, which reruns the lost task on a live worker (up
-to ``distributed.scheduler.allowed-failures`` times; the rerun computes the same reply); past that, ``KilledWorker``
-stops the run with ``WorkerFailure``. Either way a missing gradient is never averaged.
+Failures: a task that raises stops the run with ``WorkerFailure`` naming every failed worker and the iteration (it
+would raise again). A worker *process* that dies is handled by Dask's scheduler, which reruns the lost task on a live
+worker (up to ``distributed.scheduler.allowed-failures`` times; the rerun computes the same reply); past that,
+``KilledWorker`` stops the run with ``WorkerFailure``. Either way a missing gradient is never averaged.
 
 ``map_cells(fn, cells)`` runs independent experiment cells (e.g. the Table 1 grid) as tasks.
 """
@@ -43,7 +43,8 @@ class DaskExecutor:
             self.client = client
         else:
             if address is None:
-                cluster_kwargs.setdefault("dashboard_address", None)
+                # a free port: a fixed one (Dask's :8787) clashes with a second cluster on the same machine
+                cluster_kwargs.setdefault("dashboard_address", ":0")
                 self._own_cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
                                                              processes=True, **cluster_kwargs)
                 address = self._own_cluster
@@ -60,17 +61,21 @@ class DaskExecutor:
                                       key=f"tinyqnn-worker-{n}-t{t}-{id(self)}-{id(weights)}")
                    for n in range(config.workers)]
         replies: list[WorkerReply] = []
+        failures: list[tuple[str, BaseException]] = []
+        # wait for every task before judging: the error then names each worker that failed, not only the first
+        # (a process that dies can take a queued task of another worker with it)
         for n, future in enumerate(futures):
             try:
                 replies.append(future.result())
             except distributed.scheduler.KilledWorker as error:
-                self._cancel(futures)
-                raise WorkerFailure(f"worker {n} at iteration {t}: the Dask worker processes running its task died more "
-                                    f"often than Dask allows ({error}); no update applied") from error
+                failures.append((f"worker {n} at iteration {t}: the Dask worker processes running its task died "
+                                 f"more often than Dask allows ({error})", error))
             except Exception as error:
-                self._cancel(futures)
-                raise WorkerFailure(f"worker {n} failed at iteration {t}: {type(error).__name__}: {error}; "
-                                    f"no update applied (weights are those after iteration {t - 1})") from error
+                failures.append((f"worker {n} failed at iteration {t}: {type(error).__name__}: {error}", error))
+        if failures:
+            self._cancel(futures)
+            raise WorkerFailure("; ".join(text for text, _ in failures) +
+                                f"; no update applied (weights are those after iteration {t - 1})") from failures[0][1]
         return replies
 
     def _cancel(self, futures: Sequence[Any]) -> None:
