@@ -217,6 +217,37 @@ def test_batch_norm_gradients(n, c, spatial, training, affine, seed):
     gradcheck(bn, *inputs)
 
 
+@settings(max_examples=20, deadline=None)
+@given(st.integers(2, 4), st.integers(1, 3), st.booleans(), st.sampled_from(["weight", "bias"]), seeds)
+def test_batch_norm_gradients_with_weight_or_bias_alone(n, c, training, which, seed):
+    # eval mode folds the mean into the shift and training mode saves only x - mean: both must
+    # still be right when just one of weight / bias is given
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, 2, 2))
+    rm, rv = rng.standard_normal(c), rng.uniform(0.5, 2, c)
+
+    def bn(t, p):
+        wb = (p, None) if which == "weight" else (None, p)
+        return F.batch_norm(t, rm.copy(), rv.copy(), *wb, training=training)
+
+    gradcheck(bn, x, rng.standard_normal(c))
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_float32_gradients_match_float64(training, rng):
+    # the float32 path reorders the arithmetic (x - mean kept, xhat never formed); it must stay accurate
+    x = rng.standard_normal((16, 4, 5, 5)) + 300  # far from 0: E[x^2] - mean^2 would cancel in float32
+    w, b, g = rng.standard_normal(4), rng.standard_normal(4), rng.standard_normal((16, 4, 5, 5))
+    results = []
+    for dtype in (np.float64, np.float32):
+        ts = [Tensor(a.astype(dtype), requires_grad=True) for a in (x, w, b)]
+        out = F.batch_norm(ts[0], np.zeros(4, dtype), np.full(4, 2.0, dtype), ts[1], ts[2], training=training)
+        out.backward(g.astype(dtype))
+        results.append([out.data] + [t.grad.data for t in ts])
+    for r64, r32 in zip(*results):
+        np.testing.assert_allclose(r32, r64, rtol=1e-3, atol=1e-4 * np.abs(r64).max())
+
+
 def test_batch_norm_errors(rng):
     x = Tensor(rng.standard_normal((4, 3)))
     with pytest.raises(ValueError, match="eval mode.*running_mean"):

@@ -7,3 +7,6 @@ from .tensor import (
 )
 from . import ops
 from .ops import *  # noqa: F401,F403
+from .memory import keep_freed_memory
+
+keep_freed_memory()  # large arrays are reused across training steps, not page-faulted in again

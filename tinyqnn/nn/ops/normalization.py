@@ -38,50 +38,64 @@ class BatchNorm(Function):
         c = x.shape[1]
         m = x.size // c  # values per channel
         shape = (1, c) + (1,) * (x.ndim - 2)  # a per-channel vector broadcast against x
-        if training:
-            if m <= 1:
-                raise ValueError(f"batch_norm in training mode needs more than 1 value per channel, got x {x.shape}")
-            mean = channel_sum(x) / m
-            centered = x - mean.reshape(shape)
-            var = channel_sum(centered, centered) / m  # biased: normalizes this batch
-            if running_mean is not None:
-                running_mean *= 1 - momentum
-                running_mean += momentum * mean
-                running_var *= 1 - momentum
-                running_var += momentum * var * (m / (m - 1))  # unbiased estimate of the population
-        else:
+        if not training:
+            # running statistics are constants: out = x * scale + (bias - mean * scale), two passes over x;
+            # backward only needs x - mean for dL/dweight and rebuilds it then
             mean, var = running_mean.astype(x.dtype, copy=False), running_var.astype(x.dtype, copy=False)
-            centered = x - mean.reshape(shape)
+            inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
+            scale = inv_std if weight is None else inv_std * weight
+            shift = -mean * scale if bias is None else bias - mean * scale
+            out = np.multiply(x, scale.reshape(shape))
+            out += shift.reshape(shape)
+            ctx.save_for_backward(x, mean, inv_std, scale)
+            ctx.shape, ctx.training = shape, training
+            return out
+        if m <= 1:
+            raise ValueError(f"batch_norm in training mode needs more than 1 value per channel, got x {x.shape}")
+        mean = channel_sum(x) / m
+        centered = x - mean.reshape(shape)
+        var = channel_sum(centered, centered) / m  # biased: normalizes this batch
+        if running_mean is not None:
+            running_mean *= 1 - momentum
+            running_mean += momentum * mean
+            running_var *= 1 - momentum
+            running_var += momentum * var * (m / (m - 1))  # unbiased estimate of the population
         inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
-        xhat = centered
-        xhat *= inv_std.reshape(shape)  # in place: centered is a fresh array
-        out = xhat
-        if weight is not None:
-            out = out * weight.reshape(shape)
+        # out = centered * (inv_std * weight) + bias: xhat is never stored, backward rebuilds what it
+        # needs from centered and inv_std; two passes over memory after centering instead of four
+        scale = inv_std if weight is None else inv_std * weight
+        out = np.multiply(centered, scale.reshape(shape))
         if bias is not None:
-            out = out + bias.reshape(shape)
-        ctx.save_for_backward(xhat, inv_std, weight)
+            out += bias.reshape(shape)
+        ctx.save_for_backward(centered, None, inv_std, scale)
         ctx.shape, ctx.training = shape, training
         return out
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray):
-        xhat, inv_std, weight = ctx.saved_tensors
+        x, mean, inv_std, scale = ctx.saved_tensors  # training: x is already centered, mean None
         shape = ctx.shape
-        sum_g = channel_sum(grad)  # = dL/dbias
-        sum_g_xhat = channel_sum(grad, xhat)  # = dL/dweight
+        training = ctx.training
+        centered = x if mean is None else None  # xhat = centered * inv_std
+        if ctx.needs_input_grad[1] or (training and ctx.needs_input_grad[0]):
+            if centered is None:
+                centered = x - mean.reshape(shape)
+            sum_g_xhat = channel_sum(grad, centered) * inv_std  # = dL/dweight
+        sum_g = channel_sum(grad) if ctx.needs_input_grad[2] or training else None  # = dL/dbias
         dweight = sum_g_xhat if ctx.needs_input_grad[1] else None
         dbias = sum_g if ctx.needs_input_grad[2] else None
         dx = None
-        if ctx.needs_input_grad[0]:
-            scale = inv_std if weight is None else inv_std * weight  # d out / d x through xhat alone
-            if ctx.training:
+        if ctx.needs_input_grad[0]:  # scale = d out / d x through xhat alone
+            if training:
                 # mean and var depend on x too; the three paths combine into the compact form
                 # dx = scale * (g - mean(g) - xhat * mean(g * xhat))      (means per channel)
+                # evaluated as scale * (g - centered * inv_std * mean(g * xhat)) - scale * mean(g):
+                # in-place passes, no temporary array
                 m = grad.size // grad.shape[1]
-                dx = grad - (sum_g / m).reshape(shape)
-                dx -= xhat * (sum_g_xhat / m).reshape(shape)
+                dx = np.multiply(centered, (-inv_std * sum_g_xhat / m).reshape(shape))
+                dx += grad
                 dx *= scale.reshape(shape)
+                dx -= (scale * sum_g / m).reshape(shape)
             else:  # running statistics are constants
                 dx = grad * scale.reshape(shape)
         return dx, dweight, dbias
