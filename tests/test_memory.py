@@ -22,3 +22,25 @@ def test_sets_the_thresholds_on_glibc(monkeypatch):
 def test_the_users_choice_wins(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     assert keep_freed_memory() is False
+
+
+def test_importing_tinyqnn_leaves_malloc_alone_and_the_command_line_opts_in(monkeypatch):
+    """A library import must not change process-wide allocator settings; `python -m tinyqnn` may."""
+    import importlib
+
+    import tinyqnn.cli
+    import tinyqnn.engine as engine
+    import tinyqnn.engine.memory as memory
+
+    calls = []
+
+    def spy() -> bool:
+        calls.append(1)
+        return True
+
+    monkeypatch.setattr(memory, "keep_freed_memory", spy)
+    monkeypatch.setattr(engine, "keep_freed_memory", spy)  # restored to the real one afterwards
+    importlib.reload(engine)  # the package body runs again, importing the spy from .memory
+    assert calls == [], "importing tinyqnn.engine changed malloc's settings"
+    tinyqnn.cli.main(["evaluate", "/nonexistent/checkpoint.npz"])  # fails fast, after the opt-in
+    assert calls == [1]

@@ -327,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     from .utils import default_num_threads, set_num_threads
 
     argv = sys.argv[1:] if argv is None else list(argv)
+    from .engine import keep_freed_memory
+
+    keep_freed_memory()  # our own process: reuse freed arrays across training steps (see tinyqnn.engine.memory)
     try:
         if argv and argv[0] in DELEGATED:
             import importlib

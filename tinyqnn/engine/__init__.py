@@ -7,6 +7,4 @@ from .tensor import (
 )
 from . import ops
 from .ops import *  # noqa: F401,F403
-from .memory import keep_freed_memory
-
-keep_freed_memory()  # large arrays are reused across training steps, not page-faulted in again
+from .memory import keep_freed_memory  # called by the command line, opt-in for library users

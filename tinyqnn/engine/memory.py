@@ -8,9 +8,11 @@ was 106-112 ms of a ~590 ms training step. Raising the two thresholds lets ``mal
 freed blocks, as deep-learning frameworks' caching allocators do; the process keeps its peak
 memory instead of shrinking after each step.
 
-Applied once when ``tinyqnn`` is imported, only on glibc, and not when the user set the
+It affects the whole process (NumPy and anything else in it), so importing tinyqnn never does it:
+``python -m tinyqnn ...`` (a process of tinyqnn's own) calls it at start, and a library user who wants
+it calls ``tinyqnn.engine.keep_freed_memory()``. Only on glibc, and not when the user set the
 ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` environment variables (their choice wins)
-or ``TINYQNN_KEEP_FREED_MEMORY=0``. It affects the whole process (NumPy and anything else in it).
+or ``TINYQNN_KEEP_FREED_MEMORY=0``.
 """
 from __future__ import annotations
 
