@@ -323,3 +323,14 @@ def test_benchmark_command_runs_and_reports_ratios(tmp_path, capsys):
     result = json.loads((tmp_path / "b.json").read_text())
     assert result["images"] == 200 and "ratio" in printed and "naive" in printed
     assert result["ratio_requant_vs_float"] > 0 and result["naive_images_per_second"] > 0
+
+
+def test_every_fixedpoint_subcommand_option_has_help_text():
+    import argparse
+
+    from tinyqnn.fixedpoint.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    undocumented = {name: [a.option_strings or a.dest for a in p._actions if not a.help]
+                    for name, p in sub.choices.items() if p.add_help}
+    assert all(v == [] for v in undocumented.values()), undocumented

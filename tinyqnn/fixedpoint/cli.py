@@ -173,47 +173,51 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="convert, evaluate, sweep, report or bench (each has its own --help)")
 
     def data_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--dataset", choices=DATASETS, default="mnist")
+        p.add_argument("--dataset", choices=DATASETS, default="mnist", help="test set: %(choices)s (default mnist)")
         p.add_argument("--data-dir", default=None, help="folder with the IDX files")
         p.add_argument("--limit", type=int, default=None, help="only the first N test images")
 
     def weight_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--weight-bits", type=int, default=8)
+        p.add_argument("--weight-bits", type=int, default=8, help="bits of the integer weights (default 8)")
         p.add_argument("--per-tensor", action="store_true", help="one weight scale per layer (default: per channel)")
-        p.add_argument("--method", choices=("requant", "thresholds"), default="requant")
+        p.add_argument("--method", choices=("requant", "thresholds"), default="requant",
+                       help="activation step: multiplier and shift, or integer thresholds (default requant)")
 
     p = sub.add_parser("convert", help="checkpoint -> integer model (.npz)")
-    p.add_argument("checkpoint")
-    p.add_argument("--out", required=True)
+    p.add_argument("checkpoint", help="a checkpoint of an activation-quantized LeNet-5")
+    p.add_argument("--out", required=True, help="the integer model file to write (.npz)")
     p.add_argument("--dataset", choices=DATASETS, default="mnist", help="whose normalisation the inputs had")
     weight_args(p)
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("evaluate", help="accuracy and overflow counts of an integer model")
-    p.add_argument("model")
+    p.add_argument("model", help="an integer model file written by `convert` or `report`")
     data_args(p)
-    p.add_argument("--method", choices=("requant", "thresholds"), default=None)
-    p.add_argument("--acc-bits", type=int, default=32)
-    p.add_argument("--overflow", choices=("wrap", "saturate"), default="wrap")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--method", choices=("requant", "thresholds"), default=None,
+                   help="activation step (default: the one the model was converted with)")
+    p.add_argument("--acc-bits", type=int, default=32, help="accumulator width in bits (default 32)")
+    p.add_argument("--overflow", choices=("wrap", "saturate"), default="wrap",
+                   help="what the accumulator does past its range (default wrap)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("sweep", help="accuracy and overflows vs accumulator width, wrap and saturate")
-    p.add_argument("model")
+    p.add_argument("model", help="an integer model file written by `convert` or `report`")
     data_args(p)
-    p.add_argument("--method", choices=("requant", "thresholds"), default=None)
-    p.add_argument("--min-bits", type=int, default=12)
-    p.add_argument("--max-bits", type=int, default=32)
-    p.add_argument("--out", default="runs/fixedpoint")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--method", choices=("requant", "thresholds"), default=None,
+                   help="activation step (default: the one the model was converted with)")
+    p.add_argument("--min-bits", type=int, default=12, help="narrowest accumulator (default 12)")
+    p.add_argument("--max-bits", type=int, default=32, help="widest accumulator (default 32)")
+    p.add_argument("--out", default="runs/fixedpoint", help="folder for the JSON, tables and plots")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("report", help="float / fake-quantized / integer accuracy, per-layer costs and energy")
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoint", help="a checkpoint of an activation-quantized LeNet-5")
     p.add_argument("--float-checkpoint", default=None, help="a float baseline for the first column")
     data_args(p)
     weight_args(p)
-    p.add_argument("--out", default="runs/fixedpoint")
+    p.add_argument("--out", default="runs/fixedpoint", help="folder for the JSON, tables and plots")
     p.set_defaults(func=cmd_report)
 
     sub.add_parser("bench", help="integer vs float inference throughput (see `bench --help`)", add_help=False)
