@@ -136,16 +136,18 @@ def test_conv2d_in_sample_blocks(case, n, block_bytes, rows, threads, seed):
     rng = np.random.default_rng(seed)
     x, w = rng.standard_normal(xs), rng.standard_normal(ws)
     b = rng.standard_normal(ws[0]) if bias else None
-    saved = conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES, conv_ops.MIN_ROW_DEPTH, conv_ops.THREADS
+    import tinyqnn.engine.parallel as parallel
+
+    saved = conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES, conv_ops.MIN_ROW_DEPTH, parallel.THREADS
     # the large-layer paths, on small data
     conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES = block_bytes, 0
-    conv_ops.MIN_ROW_DEPTH, conv_ops.THREADS = 1 if rows else 10**9, threads
+    conv_ops.MIN_ROW_DEPTH, parallel.THREADS = 1 if rows else 10**9, threads
     try:
         out = F.conv2d(Tensor(x), Tensor(w), None if b is None else Tensor(b), stride=stride, padding=padding)
         np.testing.assert_allclose(out.data, numpy_conv2d(x, w, b, stride, padding), rtol=1e-10, atol=1e-10)
         gradcheck(lambda x, w: F.conv2d(x, w, stride=stride, padding=padding), x, w)
     finally:
-        conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES, conv_ops.MIN_ROW_DEPTH, conv_ops.THREADS = saved
+        conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES, conv_ops.MIN_ROW_DEPTH, parallel.THREADS = saved
 
 
 @pytest.mark.parametrize("kernel, stride, padding", [
@@ -182,12 +184,13 @@ def test_conv2d_threads_split_the_batch_and_agree(rng, monkeypatch):
     """With THREADS > 1 every path runs on slices of the batch in worker threads; results are identical."""
     import threading
 
+    import tinyqnn.engine.parallel as parallel
     import tinyqnn.nn.ops.conv as conv_ops
 
     x, w = rng.standard_normal((5, 4, 9, 9)), rng.standard_normal((3, 4, 3, 3))
     results, original = {}, conv_ops.correlate_into
     for threads in (1, 2):
-        monkeypatch.setattr(conv_ops, "THREADS", threads)
+        monkeypatch.setattr(parallel, "THREADS", threads)
         monkeypatch.setattr(conv_ops, "WHOLE_BATCH_BYTES", 0)
         monkeypatch.setattr(conv_ops, "MIN_ROW_DEPTH", 1)
         seen = set()
@@ -197,7 +200,7 @@ def test_conv2d_threads_split_the_batch_and_agree(rng, monkeypatch):
             xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
             F.conv2d(xt, wt, stride=stride, padding=1).sum().backward()
             results[threads, stride] = xt.grad.data, wt.grad.data
-        assert any(name.startswith("tinyqnn-conv") for name in seen) == (threads > 1)
+        assert any(name.startswith("tinyqnn-worker") for name in seen) == (threads > 1)
     for stride in (1, 2):
         for a, b in zip(results[1, stride], results[2, stride]):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

@@ -259,14 +259,14 @@ def _tinyqnn_threads(threads: int, blas: Callable[[int], AbstractContextManager]
     """tinyqnn with ``threads`` threads: its convolutions share each batch among that many threads, and
     BLAS gets one thread (its GEMMs are per sample, too small to split again; OpenBLAS's idle
     threads spin and, on a busy machine, slowed the whole step down several-fold)."""
-    from .nn.ops import conv
+    from .engine import parallel
 
-    saved, conv.THREADS = conv.THREADS, threads
+    saved, parallel.THREADS = parallel.THREADS, threads
     try:
         with blas(1) if blas else nullcontext():
             yield
     finally:
-        conv.THREADS = saved
+        parallel.THREADS = saved
 
 
 def _torch_threads(threads: int) -> Callable[[], AbstractContextManager]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..function import Context, Function
+from ..parallel import elementwise
 from ._util import unbroadcast
 
 
@@ -231,17 +232,25 @@ class Cast(Function):
 
 # ------------------------------------------------------------------ activations
 class ReLU(Function):
+    """max(a, 0); large arrays are split among threads (``tinyqnn.engine.parallel``)."""
+
     @staticmethod
     def forward(ctx: Context, a: np.ndarray) -> np.ndarray:
-        out = np.maximum(a, a.dtype.type(0))
-        if ctx.needs_input_grad[0]:  # inference skips the mask: one pass instead of two
-            ctx.save_for_backward(a > 0)
+        zero, out = a.dtype.type(0), np.empty_like(a)
+        if not ctx.needs_input_grad[0]:  # inference skips the mask: one pass instead of two
+            elementwise(lambda x, o: np.maximum(x, zero, out=o), a, out)
+            return out
+        mask = np.empty(a.shape, dtype=bool)  # 1 for a > 0, else 0: the local derivative
+        elementwise(lambda x, o, m: (np.maximum(x, zero, out=o), np.greater(x, zero, out=m)), a, out, mask)
+        ctx.save_for_backward(mask)
         return out
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray):
-        (mask,) = ctx.saved_tensors  # 1 for a > 0, else 0
-        return grad * mask
+        (mask,) = ctx.saved_tensors
+        dx = np.empty_like(grad)
+        elementwise(lambda g, m, d: np.multiply(g, m, out=d), grad, mask, dx)
+        return dx
 
 
 class LeakyReLU(Function):

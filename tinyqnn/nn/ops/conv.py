@@ -23,21 +23,17 @@ Backward, from dout (N, F, OH, OW):
            one kernel offset (one strided add) at a time, for small layers on the whole batch in a
            (C, H, W, N) layout, for large ones block by block.
 
-``THREADS`` > 1 splits each batch into that many slices computed by worker threads.
+``tinyqnn.engine.parallel.THREADS`` > 1 splits each batch into that many slices computed in parallel.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from collections.abc import Iterator
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ...engine.function import Context, Function
-
-T = TypeVar("T")
-
+from ...engine.parallel import over_slices
 
 def pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
     """``3`` -> ``(3, 3)``; ``(2, 1)`` stays; anything else is an error naming ``name``."""
@@ -132,23 +128,6 @@ BLOCK_BYTES = 1 << 19
 #: dx of layers whose whole-batch columns are at most this large is computed for the whole batch at
 #: once in a (C, H, W, N) layout (LeNet); larger layers go block by block
 WHOLE_BATCH_BYTES = 1 << 23
-#: threads that share each convolution's samples (1: the calling thread only). NumPy releases the
-#: GIL in the copies and BLAS calls that do the work; give BLAS one thread (threadpoolctl) when
-#: this is above 1, or BLAS's own threads and these compete for the same cores.
-THREADS = 1
-_pool: tuple[int, ThreadPoolExecutor] | None = None
-
-
-def over_samples(fn: Callable[[int, int], T], n: int) -> list[T]:
-    """``fn(start, stop)`` on ``THREADS`` contiguous slices of a batch of n samples, in parallel; results in order."""
-    global _pool
-    parts = max(1, min(THREADS, n))
-    if parts == 1:
-        return [fn(0, n)]
-    if _pool is None or _pool[0] != parts:
-        _pool = parts, ThreadPoolExecutor(max_workers=parts, thread_name_prefix="tinyqnn-conv")
-    bounds = [n * k // parts for k in range(parts + 1)]
-    return list(_pool[1].map(fn, bounds[:-1], bounds[1:]))
 
 
 def column_blocks(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
@@ -205,7 +184,7 @@ def correlate(x_pad: np.ndarray, w: np.ndarray, stride: tuple[int, int], out_hw:
     """out[n] = W2 @ cols[n], block by block. Shapes: x_pad (N, C, Hp, Wp), w (F, C, KH, KW) -> (N, F, OH, OW)."""
     n, f = x_pad.shape[0], w.shape[0]
     out = np.empty((n, f, out_hw[0] * out_hw[1]), dtype=x_pad.dtype)
-    over_samples(lambda a, b: correlate_into(out[a:b], x_pad[a:b], w, stride, out_hw), n)
+    over_slices(lambda a, b: correlate_into(out[a:b], x_pad[a:b], w, stride, out_hw), n)
     return out.reshape(n, f, *out_hw)
 
 
@@ -238,7 +217,7 @@ def weight_grad(x_pad: np.ndarray, grad: np.ndarray, w_shape: tuple[int, ...], s
 
     Shapes: x_pad (N, C, Hp, Wp), grad (N, F, OH, OW) -> dW (F, C, KH, KW).
     """
-    parts = over_samples(lambda a, b: weight_grad_part(x_pad[a:b], grad[a:b], w_shape, stride), len(grad))
+    parts = over_slices(lambda a, b: weight_grad_part(x_pad[a:b], grad[a:b], w_shape, stride), len(grad))
     return parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])
 
 
@@ -283,7 +262,7 @@ def input_grad(grad: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], stride
     w2t = np.ascontiguousarray(w.reshape(f, -1).T)  # (C*KH*KW, F)
     g = grad.reshape(n, f, oh * ow)
     dx_pad = np.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=grad.dtype)
-    over_samples(lambda a, b: col2im_blocks(dx_pad[a:b], w2t, g[a:b], w.shape, stride, (oh, ow)), n)
+    over_slices(lambda a, b: col2im_blocks(dx_pad[a:b], w2t, g[a:b], w.shape, stride, (oh, ow)), n)
     return dx_pad[:, :, ph : ph + h, pw : pw + wd]
 
 
@@ -320,9 +299,13 @@ def col2im_whole_batch(grad: np.ndarray, w: np.ndarray, x_shape, stride, padding
     g_t = grad.transpose(1, 2, 3, 0).reshape(f, oh * ow * n)  # (F, OH*OW*N), a copy
     w_t = np.ascontiguousarray(w.transpose(2, 3, 1, 0))  # (KH, KW, C, F): w_t[i, j] = w[:, :, i, j].T
     dx_pad = np.zeros((c, h + 2 * ph, wd + 2 * pw, n), dtype=grad.dtype)
-    contribution = np.empty((c, oh * ow * n), dtype=grad.dtype)  # reused by every offset
-    for i in range(kh):
-        for j in range(kw):
-            np.matmul(w_t[i, j], g_t, out=contribution)
-            dx_pad[:, i : i + sh * oh : sh, j : j + sw * ow : sw] += contribution.reshape(c, oh, ow, n)
+
+    def channels(start: int, stop: int) -> None:  # input channels start..stop-1 (threads split them)
+        contribution = np.empty((stop - start, oh * ow * n), dtype=grad.dtype)  # reused by every offset
+        for i in range(kh):
+            for j in range(kw):
+                np.matmul(w_t[i, j, start:stop], g_t, out=contribution)
+                dx_pad[start:stop, i : i + sh * oh : sh, j : j + sw * ow : sw] += contribution.reshape(-1, oh, ow, n)
+
+    over_slices(channels, c)
     return np.ascontiguousarray(dx_pad[:, ph : ph + h, pw : pw + wd].transpose(3, 0, 1, 2))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...engine.function import Context, Function
+from ...engine.parallel import split_batch
 
 
 def channel_sum(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
@@ -21,6 +22,13 @@ def channel_sum(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     if b is None:
         return np.einsum("ncs->c", a3)
     return np.einsum("ncs,ncs->c", a3, b.reshape(n, c, -1))
+
+
+def batch_sum(partial, x: np.ndarray) -> np.ndarray:
+    """Sum of ``partial(start, stop)`` (a per-channel sum over samples start..stop-1) over the batch of
+    ``x``, the slices computed in parallel when large enough (``tinyqnn.engine.parallel``)."""
+    parts = split_batch(partial, x.shape[0], x.size)
+    return parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])
 
 
 class BatchNorm(Function):
@@ -52,9 +60,15 @@ class BatchNorm(Function):
             return out
         if m <= 1:
             raise ValueError(f"batch_norm in training mode needs more than 1 value per channel, got x {x.shape}")
-        mean = channel_sum(x) / m
-        centered = x - mean.reshape(shape)
-        var = channel_sum(centered, centered) / m  # biased: normalizes this batch
+        n = x.shape[0]
+        mean = batch_sum(lambda a, b: channel_sum(x[a:b]), x) / m
+        centered = np.empty_like(x)
+
+        def center(a: int, b: int) -> np.ndarray:  # centered, and its squares summed, one slice of the batch
+            np.subtract(x[a:b], mean.reshape(shape), out=centered[a:b])
+            return channel_sum(centered[a:b], centered[a:b])
+
+        var = batch_sum(center, x) / m  # biased: normalizes this batch
         if running_mean is not None:
             running_mean *= 1 - momentum
             running_mean += momentum * mean
@@ -64,9 +78,14 @@ class BatchNorm(Function):
         # out = centered * (inv_std * weight) + bias: xhat is never stored, backward rebuilds what it
         # needs from centered and inv_std; two passes over memory after centering instead of four
         scale = inv_std if weight is None else inv_std * weight
-        out = np.multiply(centered, scale.reshape(shape))
-        if bias is not None:
-            out += bias.reshape(shape)
+        out = np.empty_like(x)
+
+        def affine(a: int, b: int) -> None:
+            np.multiply(centered[a:b], scale.reshape(shape), out=out[a:b])
+            if bias is not None:
+                out[a:b] += bias.reshape(shape)
+
+        split_batch(affine, n, x.size)
         ctx.save_for_backward(centered, None, inv_std, scale)
         ctx.shape, ctx.training = shape, training
         return out
@@ -80,8 +99,8 @@ class BatchNorm(Function):
         if ctx.needs_input_grad[1] or (training and ctx.needs_input_grad[0]):
             if centered is None:
                 centered = x - mean.reshape(shape)
-            sum_g_xhat = channel_sum(grad, centered) * inv_std  # = dL/dweight
-        sum_g = channel_sum(grad) if ctx.needs_input_grad[2] or training else None  # = dL/dbias
+            sum_g_xhat = batch_sum(lambda a, b: channel_sum(grad[a:b], centered[a:b]), grad) * inv_std  # = dL/dweight
+        sum_g = batch_sum(lambda a, b: channel_sum(grad[a:b]), grad) if ctx.needs_input_grad[2] or training else None  # = dL/dbias
         dweight = sum_g_xhat if ctx.needs_input_grad[1] else None
         dbias = sum_g if ctx.needs_input_grad[2] else None
         dx = None
@@ -92,10 +111,16 @@ class BatchNorm(Function):
                 # evaluated as scale * (g - centered * inv_std * mean(g * xhat)) - scale * mean(g):
                 # in-place passes, no temporary array
                 m = grad.size // grad.shape[1]
-                dx = np.multiply(centered, (-inv_std * sum_g_xhat / m).reshape(shape))
-                dx += grad
-                dx *= scale.reshape(shape)
-                dx -= (scale * sum_g / m).reshape(shape)
+                dx = np.empty_like(grad)
+
+                def combine(a: int, b: int) -> None:
+                    d = dx[a:b]
+                    np.multiply(centered[a:b], (-inv_std * sum_g_xhat / m).reshape(shape), out=d)
+                    d += grad[a:b]
+                    d *= scale.reshape(shape)
+                    d -= (scale * sum_g / m).reshape(shape)
+
+                split_batch(combine, len(grad), grad.size)
             else:  # running statistics are constants
                 dx = grad * scale.reshape(shape)
         return dx, dweight, dbias

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...engine.function import Context, Function
+from ...engine.parallel import split_batch
 from .conv import conv_output_size, pad_hw, pair
 
 
@@ -58,17 +59,28 @@ class MaxPool2d(Function):
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, kernel_size, stride=None, padding=0) -> np.ndarray:
         kernel, stride, (ph, pw), out_hw = pool_geometry(x, kernel_size, stride, padding, "max_pool2d")
-        views = window_views(pad_hw(x, ph, pw, -np.inf), kernel, stride, out_hw)
-        out = np.maximum(views[0], views[1]) if len(views) > 1 else views[0].copy()
-        for view in views[2:]:
-            np.maximum(out, view, out=out)
-        if ctx.needs_input_grad[0]:
-            # argmax[p] = FIRST offset holding the max: scan offsets backwards, each match overwrites.
-            # Written as argmax -= match * (argmax - offset), i.e. where(match, offset, argmax),
-            # because arithmetic on whole arrays is several times faster than masked writes.
-            argmax = np.full(out.shape, len(views) - 1, dtype=np.min_scalar_type(len(views)))
-            for offset in range(len(views) - 2, -1, -1):
-                argmax -= (views[offset] == out) * (argmax - argmax.dtype.type(offset))
+        x_pad = pad_hw(x, ph, pw, -np.inf)
+        n_offsets = kernel[0] * kernel[1]
+        out = np.empty((*x.shape[:2], *out_hw), dtype=x.dtype)
+        # argmax[p] = FIRST offset holding the max (the one backward credits)
+        argmax = np.empty(out.shape, dtype=np.min_scalar_type(n_offsets)) if ctx.needs_input_grad[0] else None
+
+        def samples(start: int, stop: int) -> None:  # threads split the batch (tinyqnn.engine.parallel)
+            views = window_views(x_pad[start:stop], kernel, stride, out_hw)
+            o = out[start:stop]
+            np.copyto(o, views[0])
+            for view in views[1:]:
+                np.maximum(o, view, out=o)
+            if argmax is not None:
+                # scan offsets backwards, each match overwrites. Written as argmax -= match * (argmax - offset),
+                # i.e. where(match, offset, argmax): arithmetic on whole arrays is faster than masked writes
+                a = argmax[start:stop]
+                a.fill(n_offsets - 1)
+                for offset in range(n_offsets - 2, -1, -1):
+                    a -= (views[offset] == o) * (a - a.dtype.type(offset))
+
+        split_batch(samples, x.shape[0], x.size)
+        if argmax is not None:
             ctx.save_for_backward(argmax)
             ctx.geometry = x.shape, kernel, stride, (ph, pw), out_hw
         return out
@@ -77,14 +89,22 @@ class MaxPool2d(Function):
     def backward(ctx: Context, grad: np.ndarray):
         (argmax,) = ctx.saved_tensors
         (n, c, h, w), kernel, stride, (ph, pw), out_hw = ctx.geometry
-        dx_pad = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=grad.dtype)
         overlap = windows_overlap(kernel, stride)
-        for offset, view in enumerate(window_views(dx_pad, kernel, stride, out_hw)):
-            winner = argmax == offset  # d max / d x = 1 for the chosen element only
-            if overlap:
-                view += grad * winner
-            else:  # fast path: each element is in at most one window, so write instead of add
-                np.multiply(grad, winner, out=view)
+        # when the windows tile the input exactly, every element is written below: no zero-fill needed
+        covered = stride == kernel and (ph, pw) == (0, 0) and all(k * o == size for k, o, size
+                                                                  in zip(kernel, out_hw, (h, w)))
+        dx_pad = (np.empty if covered else np.zeros)((n, c, h + 2 * ph, w + 2 * pw), dtype=grad.dtype)
+
+        def samples(start: int, stop: int) -> None:  # threads split the batch (tinyqnn.engine.parallel)
+            g, a = grad[start:stop], argmax[start:stop]
+            for offset, view in enumerate(window_views(dx_pad[start:stop], kernel, stride, out_hw)):
+                winner = a == offset  # d max / d x = 1 for the chosen element only
+                if overlap:
+                    view += g * winner
+                else:  # fast path: each element is in at most one window, so write instead of add
+                    np.multiply(g, winner, out=view)
+
+        split_batch(samples, n, dx_pad.size)
         return dx_pad[:, :, ph : ph + h, pw : pw + w]
 
 
