@@ -36,6 +36,31 @@ def test_busy_warning_names_the_figures():
     assert benchmark.busy_warning(_result(None, load_before=0.0)) is None
 
 
+def _blas_result(kernels, avx512, coretype=None, library="openblas"):
+    return {"machine": {"blas": {"library": library, "version": "0.3.31", "kernels": kernels,
+                                 "cpu_avx512": avx512, "openblas_coretype": coretype}}}
+
+
+def test_blas_note_when_openblas_runs_avx2_kernels_on_an_avx512_cpu():
+    text = benchmark.blas_note(_blas_result("Haswell", True, "Haswell"))
+    assert "Haswell kernels (OPENBLAS_CORETYPE=Haswell is set)" in text and "env -u OPENBLAS_CORETYPE" in text
+    assert "is set" not in benchmark.blas_note(_blas_result("Zen", True))  # OpenBLAS's own choice: no env named
+    assert benchmark.blas_note(_blas_result("SkylakeX", True)) is None  # already AVX-512
+    assert benchmark.blas_note(_blas_result("Haswell", False)) is None  # the CPU has nothing wider
+    assert benchmark.blas_note(_blas_result("Haswell", None)) is None  # unknown CPU: no claim
+    assert benchmark.blas_note(_blas_result(None, True)) is None  # threadpoolctl missing
+    assert benchmark.blas_note(_blas_result("Haswell", True, library="mkl")) is None
+
+
+def test_blas_facts_read_this_process(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Sandybridge")  # read when measuring, not when NumPy loaded
+    facts = benchmark._blas_facts()
+    assert facts["openblas_coretype"] == "Sandybridge"
+    assert facts["cpu_avx512"] in (True, False, None)
+    pytest.importorskip("threadpoolctl")
+    assert facts["library"] and facts["kernels"]
+
+
 def test_run_without_torch_reports_tinyqnn_rows_only(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     result = benchmark.run("lenet5", threads=(1, 2), repeats=2, steps=1, warmup=0, batch=4)

@@ -207,6 +207,43 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+#: OpenBLAS kernel families (threadpoolctl's "architecture") that use AVX-512
+AVX512_KERNELS = {"skylakex", "cooperlake", "sapphirerapids"}
+
+
+def _blas_facts() -> dict:
+    """NumPy's BLAS (name, version, kernel family), OPENBLAS_CORETYPE, and whether the CPU has AVX-512."""
+    facts: dict = {"openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"), "cpu_avx512": None}
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), None)
+        facts["cpu_avx512"] = None if flags is None else "avx512f" in flags
+    except OSError:
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return facts
+    blas = next((lib for lib in threadpool_info() if lib.get("user_api") == "blas"), None)
+    if blas:
+        facts.update(library=blas.get("internal_api"), version=blas.get("version"),
+                     kernels=blas.get("architecture"))
+    return facts
+
+
+def blas_note(result: dict) -> str | None:
+    """A note when NumPy's OpenBLAS runs AVX2 kernels on a CPU with AVX-512 (which PyTorch uses), else None."""
+    blas = result["machine"].get("blas", {})
+    kernels = blas.get("kernels")
+    if not (blas.get("cpu_avx512") and blas.get("library") == "openblas" and kernels
+            and kernels.lower() not in AVX512_KERNELS):
+        return None
+    why = f" (OPENBLAS_CORETYPE={blas['openblas_coretype']} is set)" if blas.get("openblas_coretype") else ""
+    return (f"NOTE: NumPy's OpenBLAS runs its {kernels} kernels{why} on a CPU with AVX-512, which PyTorch "
+            "uses: tinyqnn's matrix products may run at up to half PyTorch's speed. To compare "
+            "like with like, run with OpenBLAS's own choice: env -u OPENBLAS_CORETYPE python -m tinyqnn benchmark")
+
+
 def _machine_busy_seconds() -> float | None:
     """CPU seconds all processes have used since boot (every core; Linux /proc/stat), else None."""
     try:
@@ -302,6 +339,7 @@ def run(model: str = "lenet5", threads: tuple[int, ...] = (2,), repeats: int = 7
                     "numpy": np.__version__,
                     "numpy_threads": "pinned with threadpoolctl" if blas else
                     "NOT pinned (BLAS default; pip install threadpoolctl)",
+                    "blas": _blas_facts(),
                     "load_before": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
         "settings": {"threads": list(threads), "repeats": repeats, "steps": steps, "warmup": warmup, "batch": batch},
         "samples": {},
@@ -403,9 +441,13 @@ def report(result: dict) -> str:
     if result["others_cores"] is not None:
         lines.append(f"other processes' CPU use while measuring: median {result['others_cores']['median']:.2f}, "
                      f"max {result['others_cores']['max']:.2f} cores")
-    warning = busy_warning(result)
-    if warning:
-        lines.append(warning)
+    blas = m.get("blas", {})
+    if blas.get("kernels"):
+        lines.insert(1, f"NumPy's BLAS: {blas['library']} {blas['version']}, {blas['kernels']} kernels"
+                        + (f" (OPENBLAS_CORETYPE={blas['openblas_coretype']})" if blas.get("openblas_coretype") else ""))
+    for extra in (blas_note(result), busy_warning(result)):
+        if extra:
+            lines.append(extra)
     return "\n".join(lines)
 
 
