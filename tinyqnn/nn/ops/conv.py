@@ -34,7 +34,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ...engine.function import Context, Function
 from ...engine import parallel
-from ...engine.parallel import over_slices
+from ...engine.parallel import over_slices, side_by_side
 
 def pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
     """``3`` -> ``(3, 3)``; ``(2, 1)`` stays; anything else is an error naming ``name``."""
@@ -57,9 +57,19 @@ def pad_hw(x: np.ndarray, ph: int, pw: int, value: float = 0.0) -> np.ndarray:
     if ph == 0 and pw == 0:
         return x
     *lead, h, w = x.shape
-    out = np.full((*lead, h + 2 * ph, w + 2 * pw), value, dtype=x.dtype)
-    out[..., ph : ph + h, pw : pw + w] = x
+    out = np.empty((*lead, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    pad_into(out, x, ph, pw, value)
     return out
+
+
+def pad_into(out: np.ndarray, x: np.ndarray, ph: int, pw: int, value: float = 0.0) -> None:
+    """out (..., H + 2 ph, W + 2 pw) = x (..., H, W) padded with ``value``: borders filled, interior copied."""
+    h, w = x.shape[-2:]
+    out[..., :ph, :] = value
+    out[..., ph + h :, :] = value
+    out[..., ph : ph + h, :pw] = value
+    out[..., ph : ph + h, pw + w :] = value
+    out[..., ph : ph + h, pw : pw + w] = x
 
 
 def check_conv_args(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride, padding):
@@ -100,8 +110,7 @@ class Conv2d(Function):
     def forward(ctx: Context, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
                 stride=1, padding=0) -> np.ndarray:
         (sh, sw), (ph, pw), oh, ow = check_conv_args(x, w, b, stride, padding)
-        x_pad = pad_hw(x, ph, pw)
-        out = correlate(x_pad, w, (sh, sw), (oh, ow))
+        out, x_pad = correlate(x, w, (sh, sw), (ph, pw), (oh, ow))
         # backward rebuilds the columns from x_pad block by block: keeping them (KH*KW times the input)
         # would push them out of cache and was measured slower, even for LeNet's 4-5 MB
         ctx.save_for_backward(x_pad if ctx.needs_input_grad[1] else None, w)
@@ -117,10 +126,14 @@ class Conv2d(Function):
         dx = dw = db = None
         if ctx.needs_input_grad[2]:  # out = ... + b: each bias entry feeds N*OH*OW outputs
             db = grad.sum(axis=(0, 2, 3))
-        if ctx.needs_input_grad[1]:
-            dw = weight_grad(x_pad, grad, w.shape, stride)
-        if ctx.needs_input_grad[0]:
-            dx = input_grad(grad, w, x_shape, stride, padding)
+        find_dw = (lambda: weight_grad(x_pad, grad, w.shape, stride)) if ctx.needs_input_grad[1] else (lambda: None)
+        find_dx = (lambda: input_grad(grad, w, x_shape, stride, padding)) if ctx.needs_input_grad[0] else (lambda: None)
+        if ctx.needs_input_grad[0] and ctx.needs_input_grad[1]:
+            # independent, and of about equal cost: with threads, side by side (fewer hand-overs than
+            # splitting each; LeNet-5's dx does not split well)
+            dw, dx = side_by_side(find_dw, find_dx)
+        else:
+            dw, dx = find_dw(), find_dx()
         return dx, dw, db
 
 
@@ -192,12 +205,24 @@ def row_blocks(x_pad: np.ndarray, kw: int, sw: int, ow: int) -> Iterator[tuple[i
         yield start, stop, rows.reshape(stop - start, c * kw, hp * ow)
 
 
-def correlate(x_pad: np.ndarray, w: np.ndarray, stride: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
-    """out[n] = W2 @ cols[n], block by block. Shapes: x_pad (N, C, Hp, Wp), w (F, C, KH, KW) -> (N, F, OH, OW)."""
-    n, f = x_pad.shape[0], w.shape[0]
-    out = np.empty((n, f, out_hw[0] * out_hw[1]), dtype=x_pad.dtype)
-    over_slices(lambda a, b: correlate_into(out[a:b], x_pad[a:b], w, stride, out_hw), n)
-    return out.reshape(n, f, *out_hw)
+def correlate(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], padding: tuple[int, int],
+              out_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """out[n] = W2 @ cols[n] of the padded input, block by block; returns ``(out, x_pad)``.
+
+    Each thread pads its own slice of the batch before using it. Shapes: x (N, C, H, W),
+    w (F, C, KH, KW) -> out (N, F, OH, OW), x_pad (N, C, H + 2 ph, W + 2 pw) (x itself without padding).
+    """
+    (n, c, h, wd), f, (ph, pw) = x.shape, w.shape[0], padding
+    x_pad = x if (ph, pw) == (0, 0) else np.empty((n, c, h + 2 * ph, wd + 2 * pw), dtype=x.dtype)
+    out = np.empty((n, f, out_hw[0] * out_hw[1]), dtype=x.dtype)
+
+    def samples(a: int, b: int) -> None:
+        if x_pad is not x:
+            pad_into(x_pad[a:b], x[a:b], ph, pw)
+        correlate_into(out[a:b], x_pad[a:b], w, stride, out_hw)
+
+    over_slices(samples, n)
+    return out.reshape(n, f, *out_hw), x_pad
 
 
 def correlate_into(out: np.ndarray, x_pad: np.ndarray, w: np.ndarray, stride: tuple[int, int],
@@ -268,7 +293,7 @@ def input_grad(grad: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], stride
     oh, ow = grad.shape[2:]
     if (sh, sw) == (1, 1) and (oh, ow) == (h, wd):  # "same" size (ph < kh): no work on extra padding
         flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, F, KH, KW)
-        return correlate(pad_hw(grad, kh - 1 - ph, kw - 1 - pw), flipped, (1, 1), (h, wd))
+        return correlate(grad, flipped, (1, 1), (kh - 1 - ph, kw - 1 - pw), (h, wd))[0]
     if n * c * kh * kw * oh * ow * grad.itemsize <= WHOLE_BATCH_BYTES:
         return col2im_whole_batch(grad, w, x_shape, stride, padding)
     w2t = np.ascontiguousarray(w.reshape(f, -1).T)  # (C*KH*KW, F)

@@ -53,8 +53,13 @@ class BatchNorm(Function):
             inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
             scale = inv_std if weight is None else inv_std * weight
             shift = -mean * scale if bias is None else bias - mean * scale
-            out = np.multiply(x, scale.reshape(shape))
-            out += shift.reshape(shape)
+            out = np.empty_like(x)
+
+            def affine_eval(a: int, b: int) -> None:
+                np.multiply(x[a:b], scale.reshape(shape), out=out[a:b])
+                out[a:b] += shift.reshape(shape)
+
+            split_batch(affine_eval, x.shape[0], x.size)
             ctx.save_for_backward(x, mean, inv_std, scale)
             ctx.shape, ctx.training = shape, training
             return out
