@@ -159,3 +159,53 @@ def test_threads_are_used_for_large_maps(monkeypatch):
     x = Tensor(np.ones((2, 4, 512, 256), dtype=np.float32))
     F.relu(x)
     assert any(name.startswith("tinyqnn-worker") for name in names)
+
+
+def test_side_by_side_runs_both_at_once_and_keeps_their_order(split_everything):
+    split_everything(2)
+    both_running = threading.Barrier(2, timeout=10)  # only passes when the two run at the same time
+
+    def make(value):
+        def compute():
+            both_running.wait()
+            return value, threading.current_thread().name
+        return compute
+
+    (a, name_a), (b, name_b) = parallel.side_by_side(make("dw"), make("dx"))
+    assert (a, b) == ("dw", "dx") and name_a != name_b
+    split_everything(1)
+    assert parallel.side_by_side(lambda: 1, lambda: 2) == (1, 2)
+
+
+def test_parallel_work_inside_parallel_work_runs_inline(split_everything):
+    """A part that asks for threads again gets one (its pool's only worker may be busy with it: no deadlock)."""
+    split_everything(2)
+    inner_threads = []
+
+    def outer(a: int, b: int) -> list:
+        inner_threads.append(parallel.threads())
+        return parallel.over_slices(lambda c, d: (a + c, a + d), b - a)
+
+    result: list = []
+    runner = threading.Thread(target=lambda: result.append(parallel.over_slices(outer, 4)), daemon=True)
+    runner.start()
+    runner.join(timeout=20)
+    assert not runner.is_alive(), "nested over_slices deadlocked"
+    assert result == [[[(0, 2)], [(2, 4)]]] and inner_threads == [1, 1]
+    assert parallel.threads() == 2  # the caller's own setting is back afterwards
+
+
+def test_side_by_side_reraises_and_waits(split_everything):
+    split_everything(2)
+    finished = []
+
+    def slow():
+        threading.Event().wait(0.05)
+        finished.append(True)
+
+    def fail():
+        raise ValueError("first failed")
+
+    with pytest.raises(ValueError, match="first failed"):
+        parallel.side_by_side(fail, slow)
+    assert finished == [True]
