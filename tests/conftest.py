@@ -30,10 +30,14 @@ def blas_threads_restored():
     """Tests that change BLAS thread limits or their environment variables put both back."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    before = threadpool_info()
-    saved_env = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")}
+    from tinyqnn.engine import parallel
+
+    before, threads = threadpool_info(), parallel.THREADS
+    saved_env = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS",
+                                                "TINYQNN_THREADS")}
     yield
     threadpool_limits(limits=before)
+    parallel.THREADS = threads
     for key, value in saved_env.items():
         if value is None:
             os.environ.pop(key, None)

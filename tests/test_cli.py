@@ -277,16 +277,22 @@ def test_one_name_for_test_accuracy_in_the_grid_log(tmp_path):
 def test_training_commands_use_one_blas_thread_unless_told(monkeypatch, tmp_path, blas_threads_restored):
     from threadpoolctl import threadpool_limits
 
-    seen = []
-    monkeypatch.setattr(cli, "run_training", lambda *a, **k: (seen.append(utils.get_num_threads()), (None, []))[1])
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+    from tinyqnn.engine import parallel
+
+    seen = []  # (tinyqnn's threads, BLAS threads) while training
+    monkeypatch.setattr(cli, "run_training",
+                        lambda *a, **k: (seen.append((parallel.THREADS, utils.get_num_threads())), (None, []))[1])
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "TINYQNN_THREADS"):
         monkeypatch.delenv(var, raising=False)
     threadpool_limits(limits=2, user_api="blas")  # as NumPy starts on a 2-core machine
     assert main(["train", "--out", str(tmp_path / "a")]) == 0
     assert main(["train", "--out", str(tmp_path / "b"), "--threads", "2"]) == 0
-    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")  # the user's explicit choice is respected
+    monkeypatch.setenv("TINYQNN_THREADS", "2")
     assert main(["train", "--out", str(tmp_path / "c")]) == 0
-    assert seen == [1, 2, 2]
+    monkeypatch.delenv("TINYQNN_THREADS")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")  # the user's explicit choice is respected
+    assert main(["train", "--out", str(tmp_path / "d")]) == 0
+    assert seen == [(1, 1), (2, 1), (2, 1), (1, 2)]
 
 
 # ---------------------------------------------------------------------- the learner's workspace and lab

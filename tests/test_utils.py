@@ -110,13 +110,31 @@ def test_a_run_that_writes_nothing_leaves_no_folder(tmp_path):
 
 
 # ---------------------------------------------------------------------- threads
-def test_set_num_threads_limits_blas_for_this_process_and_its_children(blas_threads_restored):
+def test_set_num_threads_for_this_process_and_its_children(blas_threads_restored):
+    from tinyqnn.engine import parallel
+
     utils.set_num_threads(1)
     assert utils.get_num_threads() == 1 and os.environ["OPENBLAS_NUM_THREADS"] == "1"
-    utils.set_num_threads(2)
-    assert utils.get_num_threads() == 2
+    assert parallel.THREADS == 1 and os.environ["TINYQNN_THREADS"] == "1"
+    utils.set_num_threads(2)  # tinyqnn's own threads; BLAS stays at one
+    assert parallel.THREADS == 2 and os.environ["TINYQNN_THREADS"] == "2"
+    assert utils.get_num_threads() == 1 and os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    utils.set_num_threads(1, blas_threads=2)
+    assert parallel.THREADS == 1 and utils.get_num_threads() == 2 and os.environ["OMP_NUM_THREADS"] == "2"
+    with pytest.raises(ValueError, match="blas_threads"):
+        utils.set_num_threads(1, blas_threads=0)
     with pytest.raises(ValueError, match="threads"):
         utils.set_num_threads(0)
+
+
+def test_child_processes_inherit_tinyqnn_threads(blas_threads_restored):
+    utils.set_num_threads(3)
+    code = "from tinyqnn.engine import parallel; print(parallel.THREADS)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=utils.child_env(), check=True)
+    assert out.stdout.strip() == "3"
+    env = utils.child_env({"TINYQNN_THREADS": "zero"})  # not a count: ignored, one thread
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "1"
 
 
 # ---------------------------------------------------------------------- tinyqnn.args

@@ -47,10 +47,10 @@ def existing_dir(text: str) -> str:
 
 def add_threads_arg(p: argparse.ArgumentParser) -> None:
     """``--threads N``; the command applies it (or ``tinyqnn.utils.default_num_threads()``) with
-    ``tinyqnn.utils.set_num_threads``."""
+    ``tinyqnn.utils.set_num_threads``, BLAS threads from ``default_blas_threads()``."""
     p.add_argument("--threads", type=positive_int, default=None, metavar="N",
-                   help="BLAS threads for NumPy (default 1, or $OPENBLAS_NUM_THREADS: tinyqnn's small matrix "
-                        "products gain little from more, and idle BLAS threads spin-wait on a busy machine)")
+                   help="threads that share each large operation (default 1, or $TINYQNN_THREADS); NumPy's BLAS "
+                        "keeps one thread (or $OPENBLAS_NUM_THREADS): its idle threads spin-wait on a busy machine")
 
 
 def one_line(error: BaseException) -> str:

@@ -11,9 +11,9 @@ and optimizer (SGD with momentum):
 
 A training step is forward, loss, backward and the optimizer step; an inference step is a forward
 pass in eval mode without graph recording. Both frameworks get the same number of threads T:
-``torch.set_num_threads(T)``; tinyqnn's convolutions share each batch among T threads
-(``tinyqnn.nn.ops.conv.THREADS``) with NumPy's BLAS pinned to one thread by ``threadpoolctl``
-(the rest of tinyqnn runs on one thread). Both warm up, and then
+``torch.set_num_threads(T)``; tinyqnn's large operations (convolutions, pooling, ReLU, batch norm)
+are shared among T threads (``tinyqnn.engine.parallel.THREADS``) with NumPy's BLAS pinned to one
+thread by ``threadpoolctl``. Both warm up, and then
 alternate (in reversed order every other repeat) so that machine noise hits both alike. Reported:
 the median images/s over the repeats, and the ratio tinyqnn / PyTorch (higher is better for
 tinyqnn). Each sample also records how much CPU *other* processes used meanwhile (from
@@ -293,7 +293,7 @@ def _blas_limits() -> Callable[[int], AbstractContextManager] | None:
 
 @contextmanager
 def _tinyqnn_threads(threads: int, blas: Callable[[int], AbstractContextManager] | None) -> Iterator[None]:
-    """tinyqnn with ``threads`` threads: its convolutions share each batch among that many threads, and
+    """tinyqnn with ``threads`` threads: its large operations are shared among that many threads, and
     BLAS gets one thread (its GEMMs are per sample, too small to split again; OpenBLAS's idle
     threads spin and, on a busy machine, slowed the whole step down several-fold)."""
     from .engine import parallel

@@ -8,7 +8,8 @@
 - ``check`` / ``release``: the course's self-check and exercise regeneration (``tinyqnn.course``).
 - ``workspace``: copy the lessons and exercises to a folder of your own, outside git.
 
-Commands that train use one BLAS thread unless ``--threads N`` says otherwise (see ``tinyqnn.utils.set_num_threads``).
+Commands compute on one thread unless ``--threads N`` (or ``$TINYQNN_THREADS``) says otherwise, with one BLAS
+thread unless ``$OPENBLAS_NUM_THREADS`` says otherwise (see ``tinyqnn.utils.set_num_threads``).
 """
 from __future__ import annotations
 
@@ -324,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .utils import default_num_threads, set_num_threads
+    from .utils import default_blas_threads, default_num_threads, set_num_threads
 
     argv = sys.argv[1:] if argv is None else list(argv)
     from .engine import keep_freed_memory
@@ -335,10 +336,10 @@ def main(argv: list[str] | None = None) -> int:
             import importlib
 
             if argv[0] != "benchmark":  # the benchmark pins its own threads per measurement
-                set_num_threads(default_num_threads())  # commands with a --threads option override this
+                set_num_threads(default_num_threads(), default_blas_threads())  # --threads options override this
             return int(importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:]) or 0)
         args = build_parser().parse_args(argv)
-        set_num_threads(getattr(args, "threads", None) or default_num_threads())
+        set_num_threads(getattr(args, "threads", None) or default_num_threads(), default_blas_threads())
         return int(args.func(args) or 0)
     except USER_ERRORS as error:
         print(f"error: {one_line(error)}", file=sys.stderr)

@@ -254,29 +254,45 @@ def recording_run(directory: str | os.PathLike, command: str) -> Iterator[Path]:
 
 
 # ---------------------------------------------------------------------- threads and child processes
-def set_num_threads(threads: int) -> None:
-    """Use ``threads`` BLAS threads in this process and in the processes it starts.
+def set_num_threads(threads: int, blas_threads: int = 1) -> None:
+    """Compute with ``threads`` threads in this process and in the processes it starts.
 
-    tinyqnn's GEMMs are small (LeNet-5: at most a few hundred by a few thousand), so a second BLAS thread
-    gains little, and on a busy machine OpenBLAS's idle threads spin-wait and slow every matmul several-fold.
-    The command line therefore uses one thread unless ``--threads`` says otherwise.
+    tinyqnn's own worker threads share each large operation (``tinyqnn.engine.parallel``); NumPy's BLAS
+    gets ``blas_threads``, by default one. tinyqnn's matrix products are small (LeNet-5: at most a few
+    hundred by a few thousand), so splitting each one gains little, and on a busy machine OpenBLAS's idle
+    threads spin-wait and slow every product several-fold; two kinds of threads on the same cores would
+    also compete. Children inherit both (``TINYQNN_THREADS``, ``OPENBLAS_NUM_THREADS`` and kin).
     """
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+    for name, value in (("threads", threads), ("blas_threads", blas_threads)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(limits=threads, user_api="blas")  # called, not entered: the limit stays in force
+    from .engine import parallel
+
+    parallel.THREADS = threads
+    threadpool_limits(limits=blas_threads, user_api="blas")  # called, not entered: the limit stays in force
+    os.environ["TINYQNN_THREADS"] = str(threads)
     for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
-        os.environ[var] = str(threads)  # children (notebook kernels, subprocesses) start with the same limit
+        os.environ[var] = str(blas_threads)  # children (notebook kernels, subprocesses) start with the same limits
 
 
-def default_num_threads() -> int:
-    """1, or what ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` ask for (the user's explicit choice)."""
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+def _positive_env(*names: str) -> int | None:
+    for var in names:
         value = os.environ.get(var, "")
         if value.isdigit() and int(value) >= 1:
             return int(value)
-    return 1
+    return None
+
+
+def default_num_threads() -> int:
+    """1, or what ``TINYQNN_THREADS`` asks for (the user's explicit choice)."""
+    return _positive_env("TINYQNN_THREADS") or 1
+
+
+def default_blas_threads() -> int:
+    """1, or what ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` ask for (the user's explicit choice)."""
+    return _positive_env("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS") or 1
 
 
 def get_num_threads() -> int | None:

@@ -509,14 +509,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from ..args import USER_ERRORS, one_line
-    from ..utils import (RunFolderError, default_num_threads, describe_folder, folder_state, recording_run,
-                         set_num_threads)
+    from ..utils import (RunFolderError, default_blas_threads, default_num_threads, describe_folder, folder_state,
+                         recording_run, set_num_threads)
 
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, or a refused value (argparse printed why): a status, as for other errors
         return int(done.code or 0)
-    set_num_threads(args.threads or default_num_threads())
+    set_num_threads(args.threads or default_num_threads(), default_blas_threads())
     try:
         cfg = config_from_args(args)
         out = Path(args.out or ("results/table1-quick" if cfg.quick else "results/table1"))
