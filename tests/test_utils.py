@@ -130,11 +130,10 @@ def test_set_num_threads_for_this_process_and_its_children(blas_threads_restored
 def test_child_processes_inherit_tinyqnn_threads(blas_threads_restored):
     utils.set_num_threads(3)
     code = "from tinyqnn.engine import parallel; print(parallel.THREADS)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=utils.child_env(), check=True)
-    assert out.stdout.strip() == "3"
-    env = utils.child_env({"TINYQNN_THREADS": "zero"})  # not a count: ignored, one thread
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.strip() == "1"
+    for env, expected in ((utils.child_env(), "3"),
+                          (utils.child_env({"TINYQNN_THREADS": "zero"}), "1")):  # not a count: ignored
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+        assert out.stdout.strip() == expected
 
 
 # ---------------------------------------------------------------------- tinyqnn.args

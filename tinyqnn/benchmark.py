@@ -443,8 +443,8 @@ def report(result: dict) -> str:
                      f"max {result['others_cores']['max']:.2f} cores")
     blas = m.get("blas", {})
     if blas.get("kernels"):
-        lines.insert(1, f"NumPy's BLAS: {blas['library']} {blas['version']}, {blas['kernels']} kernels"
-                        + (f" (OPENBLAS_CORETYPE={blas['openblas_coretype']})" if blas.get("openblas_coretype") else ""))
+        pinned = f" (OPENBLAS_CORETYPE={blas['openblas_coretype']})" if blas.get("openblas_coretype") else ""
+        lines.insert(1, f"NumPy's BLAS: {blas['library']} {blas['version']}, {blas['kernels']} kernels{pinned}")
     for extra in (blas_note(result), busy_warning(result)):
         if extra:
             lines.append(extra)

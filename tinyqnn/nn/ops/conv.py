@@ -32,9 +32,10 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ...engine.function import Context, Function
 from ...engine import parallel
+from ...engine.function import Context, Function
 from ...engine.parallel import over_slices, side_by_side
+
 
 def pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
     """``3`` -> ``(3, 3)``; ``(2, 1)`` stays; anything else is an error naming ``name``."""
@@ -126,8 +127,12 @@ class Conv2d(Function):
         dx = dw = db = None
         if ctx.needs_input_grad[2]:  # out = ... + b: each bias entry feeds N*OH*OW outputs
             db = grad.sum(axis=(0, 2, 3))
-        find_dw = (lambda: weight_grad(x_pad, grad, w.shape, stride)) if ctx.needs_input_grad[1] else (lambda: None)
-        find_dx = (lambda: input_grad(grad, w, x_shape, stride, padding)) if ctx.needs_input_grad[0] else (lambda: None)
+        def find_dw():
+            return weight_grad(x_pad, grad, w.shape, stride) if ctx.needs_input_grad[1] else None
+
+        def find_dx():
+            return input_grad(grad, w, x_shape, stride, padding) if ctx.needs_input_grad[0] else None
+
         if ctx.needs_input_grad[0] and ctx.needs_input_grad[1]:
             # independent, and of about equal cost: with threads, side by side (fewer hand-overs than
             # splitting each; LeNet-5's dx does not split well)

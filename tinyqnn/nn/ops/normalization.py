@@ -104,8 +104,11 @@ class BatchNorm(Function):
         if ctx.needs_input_grad[1] or (training and ctx.needs_input_grad[0]):
             if centered is None:
                 centered = x - mean.reshape(shape)
-            sum_g_xhat = batch_sum(lambda a, b: channel_sum(grad[a:b], centered[a:b]), grad) * inv_std  # = dL/dweight
-        sum_g = batch_sum(lambda a, b: channel_sum(grad[a:b]), grad) if ctx.needs_input_grad[2] or training else None  # = dL/dbias
+            # = dL/dweight
+            sum_g_xhat = batch_sum(lambda a, b: channel_sum(grad[a:b], centered[a:b]), grad) * inv_std
+        sum_g = None  # = dL/dbias
+        if ctx.needs_input_grad[2] or training:
+            sum_g = batch_sum(lambda a, b: channel_sum(grad[a:b]), grad)
         dweight = sum_g_xhat if ctx.needs_input_grad[1] else None
         dbias = sum_g if ctx.needs_input_grad[2] else None
         dx = None
