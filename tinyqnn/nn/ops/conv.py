@@ -111,12 +111,10 @@ class Conv2d(Function):
     def forward(ctx: Context, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
                 stride=1, padding=0) -> np.ndarray:
         (sh, sw), (ph, pw), oh, ow = check_conv_args(x, w, b, stride, padding)
-        out, x_pad = correlate(x, w, (sh, sw), (ph, pw), (oh, ow))
+        out, x_pad = correlate(x, w, (sh, sw), (ph, pw), (oh, ow), bias=b)
         # backward rebuilds the columns from x_pad block by block: keeping them (KH*KW times the input)
         # would push them out of cache and was measured slower, even for LeNet's 4-5 MB
         ctx.save_for_backward(x_pad if ctx.needs_input_grad[1] else None, w)
-        if b is not None:
-            out += b[:, None, None]
         ctx.geometry = x.shape, (sh, sw), (ph, pw)
         return out
 
@@ -211,11 +209,12 @@ def row_blocks(x_pad: np.ndarray, kw: int, sw: int, ow: int) -> Iterator[tuple[i
 
 
 def correlate(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], padding: tuple[int, int],
-              out_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """out[n] = W2 @ cols[n] of the padded input, block by block; returns ``(out, x_pad)``.
+              out_hw: tuple[int, int], bias: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """out[n] = W2 @ cols[n] (+ bias) of the padded input, block by block; returns ``(out, x_pad)``.
 
-    Each thread pads its own slice of the batch before using it. Shapes: x (N, C, H, W),
-    w (F, C, KH, KW) -> out (N, F, OH, OW), x_pad (N, C, H + 2 ph, W + 2 pw) (x itself without padding).
+    Each thread pads its own slice of the batch before using it and adds the bias to its own outputs.
+    Shapes: x (N, C, H, W), w (F, C, KH, KW), bias (F,) -> out (N, F, OH, OW),
+    x_pad (N, C, H + 2 ph, W + 2 pw) (x itself without padding).
     """
     (n, c, h, wd), f, (ph, pw) = x.shape, w.shape[0], padding
     x_pad = x if (ph, pw) == (0, 0) else np.empty((n, c, h + 2 * ph, wd + 2 * pw), dtype=x.dtype)
@@ -225,6 +224,8 @@ def correlate(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], padding: tu
         if x_pad is not x:
             pad_into(x_pad[a:b], x[a:b], ph, pw)
         correlate_into(out[a:b], x_pad[a:b], w, stride, out_hw)
+        if bias is not None:
+            out[a:b] += bias[:, None]
 
     over_slices(samples, n)
     return out.reshape(n, f, *out_hw), x_pad
