@@ -14,9 +14,9 @@ pool would wait forever.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TypeVar
 
@@ -26,8 +26,8 @@ T = TypeVar("T")
 
 #: slices each split operation is cut into (the calling thread plus THREADS - 1 workers); set with
 #: ``tinyqnn.utils.set_num_threads`` (``--threads``), and inherited by child processes as $TINYQNN_THREADS
-_env = os.environ.get("TINYQNN_THREADS", "")
-THREADS = int(_env) if _env.isdigit() and int(_env) >= 1 else 1
+_FROM_ENV = os.environ.get("TINYQNN_THREADS", "")
+THREADS = int(_FROM_ENV) if _FROM_ENV.isdigit() and int(_FROM_ENV) >= 1 else 1
 #: below this many array elements per slice, an elementwise split costs more than it saves (measured
 #: on 2 cores: LeNet-5's 0.3M-value maps lose, ResNet-20's 1-2M-value maps gain 1.3-1.7x)
 MIN_SLICE_ELEMENTS = 1 << 19
