@@ -122,13 +122,14 @@ def test_conv2d_gradients(case, seed):
 
 
 @settings(max_examples=30, deadline=None)
-@given(conv_cases(), st.integers(1, 6), st.integers(1, 3000), st.booleans(), st.integers(1, 3),
+@given(conv_cases(), st.integers(1, 6), st.integers(1, 3000), st.booleans(), st.integers(1, 3), st.booleans(),
        st.integers(0, 2**31 - 1))
-def test_conv2d_in_sample_blocks(case, n, block_bytes, rows, threads, seed):
+def test_conv2d_in_sample_blocks(case, n, block_bytes, rows, threads, keep, seed):
     """Columns built a few samples at a time (any block size, a short last block), in full or per kernel
-    row, give the same forward and gradients: the block size is forced tiny so that every batch is
-    split, the per-row path is forced on (where the stride allows it) or off, and the batch is
-    shared by 1-3 threads (more threads than samples included)."""
+    row, kept from forward for dW or rebuilt, give the same forward and gradients: the block size is
+    forced tiny so that every batch is split, the per-row path is forced on (where the stride allows
+    it) or off, and the batch is shared by 1-3 threads (more threads than samples included)."""
+    import tinyqnn.engine.parallel as parallel
     import tinyqnn.nn.ops.conv as conv_ops
 
     xs, ws, stride, padding, bias = case
@@ -136,18 +137,35 @@ def test_conv2d_in_sample_blocks(case, n, block_bytes, rows, threads, seed):
     rng = np.random.default_rng(seed)
     x, w = rng.standard_normal(xs), rng.standard_normal(ws)
     b = rng.standard_normal(ws[0]) if bias else None
-    import tinyqnn.engine.parallel as parallel
-
-    saved = conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES, conv_ops.MIN_ROW_DEPTH, parallel.THREADS
+    names = "BLOCK_BYTES", "WHOLE_BATCH_BYTES", "MIN_ROW_DEPTH", "KEEP_COLUMNS_BYTES"
+    saved = [getattr(conv_ops, name) for name in names], parallel.THREADS
     # the large-layer paths, on small data
     conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES = block_bytes, 0
     conv_ops.MIN_ROW_DEPTH, parallel.THREADS = 1 if rows else 10**9, threads
+    conv_ops.KEEP_COLUMNS_BYTES = 1 << 30 if keep else 0
     try:
         out = F.conv2d(Tensor(x), Tensor(w), None if b is None else Tensor(b), stride=stride, padding=padding)
         np.testing.assert_allclose(out.data, numpy_conv2d(x, w, b, stride, padding), rtol=1e-10, atol=1e-10)
         gradcheck(lambda x, w: F.conv2d(x, w, stride=stride, padding=padding), x, w)
     finally:
-        conv_ops.BLOCK_BYTES, conv_ops.WHOLE_BATCH_BYTES, conv_ops.MIN_ROW_DEPTH, parallel.THREADS = saved
+        for name, value in zip(names, saved[0]):
+            setattr(conv_ops, name, value)
+        parallel.THREADS = saved[1]
+
+
+def test_conv2d_keeps_small_columns_for_the_weight_gradient(rng, monkeypatch):
+    """LeNet-sized columns are kept from forward (no x_pad saved); large ones, and inference, keep nothing."""
+    import tinyqnn.nn.ops.conv as conv_ops
+
+    x, w = Tensor(rng.standard_normal((4, 2, 6, 6)), requires_grad=True), Tensor(rng.standard_normal((3, 2, 3, 3)),
+                                                                                 requires_grad=True)
+    out = F.conv2d(x, w, padding=1)
+    x_pad, cols, _ = out._ctx.saved_tensors
+    assert x_pad is None and cols.shape == (4, 2 * 3 * 3, 36)
+    monkeypatch.setattr(conv_ops, "KEEP_COLUMNS_BYTES", cols.nbytes - 1)
+    x_pad, cols, _ = F.conv2d(x, w, padding=1)._ctx.saved_tensors
+    assert cols is None and x_pad.shape == (4, 2, 8, 8)
+    assert F.conv2d(x, w.detach(), padding=1)._ctx.saved_tensors[:2] == (None, None)  # dW not needed
 
 
 @pytest.mark.parametrize("kernel, stride, padding", [

@@ -9,13 +9,14 @@ convolution of one sample becomes a matrix product with the flattened filters::
 The columns are KH*KW times larger than the input. Built for the whole batch at once they would be
 written to main memory and read back (75 MB per layer in ResNet-20's first stage); instead they are
 built for a few samples at a time (``column_blocks``) into one reused buffer small enough to stay in
-the CPU's cache, right before BLAS reads them. Nothing but the padded input is kept for backward,
-which rebuilds the columns the same way (a copy from cache is cheaper than storing them). With
+the CPU's cache, right before BLAS reads them. For large layers nothing but the padded input is kept
+for backward, which rebuilds the columns the same way (a copy from cache is cheaper than storing
+them); a small layer's columns (LeNet-5's, ``KEEP_COLUMNS_BYTES``) are written to one array and kept. With
 vertical stride 1 and deep enough inputs (ResNet's 3x3 layers) only the KW horizontal offsets are
 copied (``row_blocks``); each kernel row's columns are then a strided view BLAS reads in place.
 
 Backward, from dout (N, F, OH, OW):
-    dW   = sum_n dout[n] @ cols[n].T          (columns rebuilt block by block)
+    dW   = sum_n dout[n] @ cols[n].T          (columns kept, or rebuilt block by block)
     db   = dout summed over N, OH, OW
     dx   = where dx and dout have the same size (stride 1, "same" padding): the correlation of dout,
            padded by K-1-p, with the flipped, transposed filters, i.e. the forward computation
@@ -111,22 +112,24 @@ class Conv2d(Function):
     def forward(ctx: Context, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
                 stride=1, padding=0) -> np.ndarray:
         (sh, sw), (ph, pw), oh, ow = check_conv_args(x, w, b, stride, padding)
-        out, x_pad = correlate(x, w, (sh, sw), (ph, pw), (oh, ow), bias=b)
-        # backward rebuilds the columns from x_pad block by block: keeping them (KH*KW times the input)
-        # would push them out of cache and was measured slower, even for LeNet's 4-5 MB
-        ctx.save_for_backward(x_pad if ctx.needs_input_grad[1] else None, w)
+        keep = None
+        if ctx.needs_input_grad[1] and keeps_columns(x.shape, w.shape, (sh, sw), (oh, ow), x.itemsize):
+            keep = np.empty((x.shape[0], w[0].size, oh * ow), dtype=x.dtype)  # filled by the forward pass
+        out, x_pad = correlate(x, w, (sh, sw), (ph, pw), (oh, ow), bias=b, keep=keep)
+        # dW needs the columns again: kept when small (LeNet-5), else rebuilt from x_pad block by block
+        ctx.save_for_backward(x_pad if ctx.needs_input_grad[1] and keep is None else None, keep, w)
         ctx.geometry = x.shape, (sh, sw), (ph, pw)
         return out
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray):
-        x_pad, w = ctx.saved_tensors
+        x_pad, cols, w = ctx.saved_tensors
         x_shape, stride, padding = ctx.geometry
         dx = dw = db = None
         if ctx.needs_input_grad[2]:  # out = ... + b: each bias entry feeds N*OH*OW outputs
             db = grad.sum(axis=(0, 2, 3))
         def find_dw():
-            return weight_grad(x_pad, grad, w.shape, stride) if ctx.needs_input_grad[1] else None
+            return weight_grad(x_pad, grad, w.shape, stride, cols) if ctx.needs_input_grad[1] else None
 
         def find_dx():
             return input_grad(grad, w, x_shape, stride, padding) if ctx.needs_input_grad[0] else None
@@ -152,6 +155,20 @@ WHOLE_BATCH_BYTES = 1 << 23
 THREADED_BLOCK_FACTOR = 8
 
 
+#: a batch's im2col columns up to this size are kept from forward for dW instead of being rebuilt (LeNet-5:
+#: 5 MB and 3.8 MB; its training step measured 2.5-6.5% faster on one thread, the same on two; ResNet-20's
+#: are larger or take the per-row path)
+KEEP_COLUMNS_BYTES = 1 << 23
+
+
+def keeps_columns(x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: tuple[int, int],
+                  out_hw: tuple[int, int], itemsize: int) -> bool:
+    """True when forward should keep the whole batch's columns for backward (``KEEP_COLUMNS_BYTES``);
+    never on the per-kernel-row path (``use_rows``), which builds no full columns."""
+    (n, c), (_, _, kh, kw) = x_shape[:2], w_shape
+    return not use_rows(stride, c * kw) and n * c * kh * kw * out_hw[0] * out_hw[1] * itemsize <= KEEP_COLUMNS_BYTES
+
+
 def block_samples(per_sample_bytes: int, n: int) -> int:
     """Samples per block: as many as fit in ``BLOCK_BYTES`` (times ``THREADED_BLOCK_FACTOR`` with threads)."""
     budget = BLOCK_BYTES * (THREADED_BLOCK_FACTOR if parallel.THREADS > 1 else 1)
@@ -159,12 +176,13 @@ def block_samples(per_sample_bytes: int, n: int) -> int:
 
 
 def column_blocks(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
-                  out_hw: tuple[int, int]) -> Iterator[tuple[int, int, np.ndarray]]:
+                  out_hw: tuple[int, int], keep: np.ndarray | None = None) -> Iterator[tuple[int, int, np.ndarray]]:
     """im2col, a block of samples at a time: yields ``(start, stop, cols)`` with
     cols (stop - start, C*KH*KW, OH*OW) = the columns of samples start..stop-1.
 
     ``cols`` is one buffer reused by every block (as many samples as fit in ``BLOCK_BYTES``): use it
-    before asking for the next. Shapes: x_pad (N, C, Hp, Wp) (already padded).
+    before asking for the next. With ``keep`` (N, C*KH*KW, OH*OW) the blocks are written there instead,
+    which then holds every column. Shapes: x_pad (N, C, Hp, Wp) (already padded).
     """
     (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
     n, c = x_pad.shape[:2]
@@ -172,10 +190,10 @@ def column_blocks(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int,
     windows = sliding_window_view(x_pad, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].transpose(0, 1, 4, 5, 2, 3)
     per_sample = c * kh * kw * oh * ow
     block = block_samples(per_sample * x_pad.itemsize, n)
-    buffer = np.empty((block, c, kh, kw, oh, ow), dtype=x_pad.dtype)
+    buffer = np.empty((block, c, kh, kw, oh, ow), dtype=x_pad.dtype) if keep is None else None
     for start in range(0, n, block):
         stop = min(start + block, n)
-        cols = buffer[: stop - start]
+        cols = buffer[: stop - start] if keep is None else keep[start:stop].reshape(stop - start, c, kh, kw, oh, ow)
         np.copyto(cols, windows[start:stop])  # the one im2col copy, into cache
         yield start, stop, cols.reshape(stop - start, c * kh * kw, oh * ow)
 
@@ -209,10 +227,12 @@ def row_blocks(x_pad: np.ndarray, kw: int, sw: int, ow: int) -> Iterator[tuple[i
 
 
 def correlate(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], padding: tuple[int, int],
-              out_hw: tuple[int, int], bias: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+              out_hw: tuple[int, int], bias: np.ndarray | None = None,
+              keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """out[n] = W2 @ cols[n] (+ bias) of the padded input, block by block; returns ``(out, x_pad)``.
 
     Each thread pads its own slice of the batch before using it and adds the bias to its own outputs.
+    ``keep`` (N, C*KH*KW, OH*OW), where ``keeps_columns`` allows it, receives every column.
     Shapes: x (N, C, H, W), w (F, C, KH, KW), bias (F,) -> out (N, F, OH, OW),
     x_pad (N, C, H + 2 ph, W + 2 pw) (x itself without padding).
     """
@@ -223,7 +243,7 @@ def correlate(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], padding: tu
     def samples(a: int, b: int) -> None:
         if x_pad is not x:
             pad_into(x_pad[a:b], x[a:b], ph, pw)
-        correlate_into(out[a:b], x_pad[a:b], w, stride, out_hw)
+        correlate_into(out[a:b], x_pad[a:b], w, stride, out_hw, None if keep is None else keep[a:b])
         if bias is not None:
             out[a:b] += bias[:, None]
 
@@ -232,7 +252,7 @@ def correlate(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], padding: tu
 
 
 def correlate_into(out: np.ndarray, x_pad: np.ndarray, w: np.ndarray, stride: tuple[int, int],
-                   out_hw: tuple[int, int]) -> None:
+                   out_hw: tuple[int, int], keep: np.ndarray | None = None) -> None:
     """``correlate`` on one slice of the batch, written into out (N, F, OH*OW).
 
     Vertical stride 1: out[n] = sum over kernel rows i of W[:, :, i, :] @ (row i's view of ``row_blocks``).
@@ -241,7 +261,7 @@ def correlate_into(out: np.ndarray, x_pad: np.ndarray, w: np.ndarray, stride: tu
     p = oh * ow
     if not use_rows(stride, c * kw):
         w2 = w.reshape(f, -1)
-        for start, stop, cols in column_blocks(x_pad, (kh, kw), stride, out_hw):
+        for start, stop, cols in column_blocks(x_pad, (kh, kw), stride, out_hw, keep):
             np.matmul(w2, cols, out=out[start:stop])  # one GEMM (F, C*KH*KW) @ (C*KH*KW, OH*OW) per sample
         return
     w_rows = np.ascontiguousarray(w.transpose(2, 0, 1, 3)).reshape(kh, f, c * kw)  # w_rows[i] = W[:, :, i, :]
@@ -255,11 +275,17 @@ def correlate_into(out: np.ndarray, x_pad: np.ndarray, w: np.ndarray, stride: tu
             o += np.matmul(w_rows[i], rows[:, :, i * ow : i * ow + p], out=partial)
 
 
-def weight_grad(x_pad: np.ndarray, grad: np.ndarray, w_shape: tuple[int, ...], stride: tuple[int, int]) -> np.ndarray:
-    """dW = sum_n dout[n] @ cols[n].T, columns rebuilt block by block (per kernel row at vertical stride 1).
+def weight_grad(x_pad: np.ndarray | None, grad: np.ndarray, w_shape: tuple[int, ...], stride: tuple[int, int],
+                cols: np.ndarray | None = None) -> np.ndarray:
+    """dW = sum_n dout[n] @ cols[n].T, with the columns kept by forward (``cols``) or rebuilt from x_pad block
+    by block (per kernel row at vertical stride 1).
 
-    Shapes: x_pad (N, C, Hp, Wp), grad (N, F, OH, OW) -> dW (F, C, KH, KW).
+    Shapes: x_pad (N, C, Hp, Wp), grad (N, F, OH, OW), cols (N, C*KH*KW, OH*OW) -> dW (F, C, KH, KW).
     """
+    if cols is not None:
+        g = grad.reshape(*grad.shape[:2], -1)
+        parts = over_slices(lambda a, b: np.matmul(g[a:b], cols[a:b].transpose(0, 2, 1)).sum(axis=0), len(grad))
+        return (parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])).reshape(w_shape)
     parts = over_slices(lambda a, b: weight_grad_part(x_pad[a:b], grad[a:b], w_shape, stride), len(grad))
     return parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])
 
