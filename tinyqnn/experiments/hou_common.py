@@ -42,7 +42,10 @@ def subsample(curve: Sequence[float], points: int = 200) -> tuple[list[int], lis
     return [int(i) + 1 for i in idx], [float(curve[i]) for i in idx]
 
 
-def add_cluster_args(p: argparse.ArgumentParser) -> None:
+def add_cell_args(p: argparse.ArgumentParser) -> None:
+    """The options every Hou et al. experiment shares: which stored cells to redo, progress bars, where to run."""
+    p.add_argument("--fresh", action="store_true", help="recompute cells already stored in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     p.add_argument("--dask", action="store_true", help="run independent cells as tasks on a new Dask LocalCluster")
     p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (implies --dask)")
     p.add_argument("--dask-workers", type=int, default=2, help="LocalCluster processes (default 2)")

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..utils import save_figure
-from .hou_common import add_cluster_args, markdown_table, run_cells, subsample, write_json, write_text
+from .hou_common import add_cell_args, markdown_table, run_cells, subsample, write_json, write_text
 from .hou_mlp import load_data
 
 WEIGHTS = {"FP": None, "LAB": 1, "LAQ2": 2, "LAQ3": 3, "LAQ4": 4}
@@ -273,9 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target-loss", type=float, default=0.6, help="for the weak-scaling 'iterations to reach'")
     p.add_argument("--seed", type=int, default=0, help="seed of data order, initialisation and quantizer streams")
     p.add_argument("--quick", action="store_true", help="bundled subset, few cells, 20 iterations (CI)")
-    p.add_argument("--fresh", action="store_true", help="recompute cells already stored in --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
-    add_cluster_args(p)
+    add_cell_args(p)
     args = p.parse_args(argv)
     if args.quick:
         args.dataset, args.iterations, args.hidden = "fashion-mnist-subset", 20, 32

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..utils import save_figure
-from .hou_common import add_cluster_args, markdown_table, run_cells, subsample, write_json, write_text
+from .hou_common import add_cell_args, markdown_table, run_cells, subsample, write_json, write_text
 
 SETTINGS: dict[str, dict[str, Any]] = {
     "FP": dict(grad_bits=None, clip=None), "SQ2": dict(grad_bits=2, clip=None), "SQ3": dict(grad_bits=3, clip=None),
@@ -153,9 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
                    help="feature distributions: %(choices)s (default all)")
     p.add_argument("--quick", action="store_true", help="d in {10, 100}, 1 seed, 100 iterations (for CI)")
-    p.add_argument("--fresh", action="store_true", help="recompute cells already stored in --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
-    add_cluster_args(p)
+    add_cell_args(p)
     args = p.parse_args(argv)
     if args.quick:
         args.ds, args.seeds, args.iterations = [10, 100], 1, 100

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..utils import save_figure
-from .hou_common import add_cluster_args, markdown_table, run_cells, subsample, write_json, write_text
+from .hou_common import add_cell_args, markdown_table, run_cells, subsample, write_json, write_text
 
 GRADIENTS = {"FP": None, "SQ3": 3}
 
@@ -68,9 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=0.1, help="base learning rate, decayed as lr/sqrt(t) (default 0.1)")
     p.add_argument("--seed", type=int, default=0, help="seed of data order, initialisation and quantizer streams")
     p.add_argument("--quick", action="store_true", help="bundled MNIST subset, d in {16, 64}, 30 iterations (CI)")
-    p.add_argument("--fresh", action="store_true", help="recompute cells already stored in --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
-    add_cluster_args(p)
+    add_cell_args(p)
     args = p.parse_args(argv)
     if args.quick:
         args.dataset, args.hidden, args.iterations = "mnist-subset", [16, 64], 30

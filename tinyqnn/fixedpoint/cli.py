@@ -183,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--method", choices=("requant", "thresholds"), default="requant",
                        help="activation step: multiplier and shift, or integer thresholds (default requant)")
 
+    def integer_model_args(p: argparse.ArgumentParser) -> None:  # commands that run a converted model
+        p.add_argument("model", help="an integer model file written by `convert` or `report`")
+        data_args(p)
+        p.add_argument("--method", choices=("requant", "thresholds"), default=None,
+                       help="activation step (default: the one the model was converted with)")
+
     p = sub.add_parser("convert", help="checkpoint -> integer model (.npz)")
     p.add_argument("checkpoint", help="a checkpoint of an activation-quantized LeNet-5")
     p.add_argument("--out", required=True, help="the integer model file to write (.npz)")
@@ -191,10 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("evaluate", help="accuracy and overflow counts of an integer model")
-    p.add_argument("model", help="an integer model file written by `convert` or `report`")
-    data_args(p)
-    p.add_argument("--method", choices=("requant", "thresholds"), default=None,
-                   help="activation step (default: the one the model was converted with)")
+    integer_model_args(p)
     p.add_argument("--acc-bits", type=int, default=32, help="accumulator width in bits (default 32)")
     p.add_argument("--overflow", choices=("wrap", "saturate"), default="wrap",
                    help="what the accumulator does past its range (default wrap)")
@@ -202,10 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("sweep", help="accuracy and overflows vs accumulator width, wrap and saturate")
-    p.add_argument("model", help="an integer model file written by `convert` or `report`")
-    data_args(p)
-    p.add_argument("--method", choices=("requant", "thresholds"), default=None,
-                   help="activation step (default: the one the model was converted with)")
+    integer_model_args(p)
     p.add_argument("--min-bits", type=int, default=12, help="narrowest accumulator (default 12)")
     p.add_argument("--max-bits", type=int, default=32, help="widest accumulator (default 32)")
     p.add_argument("--out", default="runs/fixedpoint", help="folder for the JSON, tables and plots")
