@@ -1,6 +1,6 @@
 """Throughput of training and inference, tinyqnn vs PyTorch CPU, measured in the same run.
 
-``python -m tinyqnn benchmark [--model lenet5|resnet20] [--threads 2] [--repeats 7] [--steps N] [--json FILE]``
+``python -m tinyqnn benchmark [--model lenet5|resnet20] [--threads 2] [--repeats 7] [--steps N] [--bounds] [--json FILE]``
 
 Both frameworks run the same architecture on the same random batch with the same loss (cross-entropy)
 and optimizer (SGD with momentum):
@@ -41,18 +41,22 @@ BUSY_CORES = 0.2
 
 
 # ---------------------------------------------------------------------- the measured models
+LENET5_IMAGE = (1, 28, 28)
+RESNET20_IMAGE = (3, 32, 32)
+
+
 def tinyqnn_lenet5(batch: int, seed: int) -> tuple[Step, Step]:
     """tinyqnn's LeNet-5 (no batch norm): (train step, inference step) on one random batch (N, 1, 28, 28)."""
     from .models import LeNet5
 
-    return _tinyqnn_steps(LeNet5, (batch, 1, 28, 28), seed)
+    return _tinyqnn_steps(LeNet5, (batch, *LENET5_IMAGE), seed)
 
 
 def tinyqnn_resnet20(batch: int, seed: int) -> tuple[Step, Step]:
     """tinyqnn's ResNet-20: (train step, inference step) on one random batch (N, 3, 32, 32)."""
     from .models import resnet20
 
-    return _tinyqnn_steps(resnet20, (batch, 3, 32, 32), seed)
+    return _tinyqnn_steps(resnet20, (batch, *RESNET20_IMAGE), seed)
 
 
 def _tinyqnn_steps(build: Callable, shape: tuple[int, ...], seed: int) -> tuple[Step, Step]:
@@ -83,12 +87,12 @@ def _tinyqnn_steps(build: Callable, shape: tuple[int, ...], seed: int) -> tuple[
 
 def torch_lenet5(batch: int, seed: int) -> tuple[Step, Step]:
     """The same LeNet-5 in PyTorch: (train step, inference step)."""
-    return _torch_steps(torch_lenet5_model, (batch, 1, 28, 28), seed)
+    return _torch_steps(torch_lenet5_model, (batch, *LENET5_IMAGE), seed)
 
 
 def torch_resnet20(batch: int, seed: int) -> tuple[Step, Step]:
     """The same ResNet-20 in PyTorch: (train step, inference step)."""
-    return _torch_steps(torch_resnet20_model, (batch, 3, 32, 32), seed)
+    return _torch_steps(torch_resnet20_model, (batch, *RESNET20_IMAGE), seed)
 
 
 def torch_lenet5_model():
@@ -179,7 +183,9 @@ def _torch_steps(build: Callable, shape: tuple[int, ...], seed: int) -> tuple[St
 
 @dataclass(frozen=True)
 class Workload:
-    """One benchmarked model: its batch, default steps per sample and warm-up, and the step builders."""
+    """One benchmarked model: its batch, default steps per sample and warm-up, the step builders
+    ``(batch, seed) -> (train step, inference step)``, and (for ``--bounds``) tinyqnn's model and one
+    input's shape (C, H, W)."""
 
     title: str
     batch: int
@@ -187,11 +193,26 @@ class Workload:
     warmup: int
     tinyqnn: Callable[[int, int], tuple[Step, Step]]
     torch: Callable[[int, int], tuple[Step, Step]]
+    model: Callable[[], object]
+    image: tuple[int, int, int]
+
+
+def _lenet5():
+    from .models import LeNet5
+
+    return LeNet5()
+
+
+def _resnet20():
+    from .models import resnet20
+
+    return resnet20()
 
 
 WORKLOADS: dict[str, Workload] = {
-    "lenet5": Workload("LeNet-5", 64, 30, 20, tinyqnn_lenet5, torch_lenet5),
-    "resnet20": Workload("ResNet-20 (CIFAR shapes)", 128, 3, 2, tinyqnn_resnet20, torch_resnet20),
+    "lenet5": Workload("LeNet-5", 64, 30, 20, tinyqnn_lenet5, torch_lenet5, _lenet5, LENET5_IMAGE),
+    "resnet20": Workload("ResNet-20 (CIFAR shapes)", 128, 3, 2, tinyqnn_resnet20, torch_resnet20, _resnet20,
+                         RESNET20_IMAGE),
 }
 
 
@@ -321,7 +342,8 @@ def _torch_threads(threads: int) -> Callable[[], AbstractContextManager]:
 
 
 def run(model: str = "lenet5", threads: tuple[int, ...] = (2,), repeats: int = 7, steps: int | None = None,
-        warmup: int | None = None, batch: int | None = None, seed: int = 0, use_torch: bool = True) -> dict:
+        warmup: int | None = None, batch: int | None = None, seed: int = 0, use_torch: bool = True,
+        bounds: bool = False) -> dict:
     """Measure ``model`` in both frameworks at each thread count; returns samples, medians, ratios, machine facts.
 
     Args:
@@ -329,6 +351,7 @@ def run(model: str = "lenet5", threads: tuple[int, ...] = (2,), repeats: int = 7
         threads: thread counts to compare at (each framework gets the same count).
         repeats: timed samples per framework, mode and thread count (medians are reported).
         steps, warmup, batch: per sample / before measuring / images per step (None: the model's default).
+        bounds: also measure how fast tinyqnn could at most be here (``tinyqnn.benchmark_bounds``).
     """
     work = WORKLOADS[model]
     steps, warmup, batch = steps or work.steps, work.warmup if warmup is None else warmup, batch or work.batch
@@ -391,6 +414,16 @@ def run(model: str = "lenet5", threads: tuple[int, ...] = (2,), repeats: int = 7
     others = [s["others_cores"] for modes in result["samples"].values() for samples in modes.values()
               for s in samples if s["others_cores"] is not None]
     result["others_cores"] = {"median": statistics.median(others), "max": max(others)} if others else None
+    if bounds:
+        from . import benchmark_bounds
+
+        def one_thread():
+            return _tinyqnn_threads(1, blas)
+
+        result["bounds"] = benchmark_bounds.measure_bounds(
+            work.model, work.image, batch, lambda n: work.tinyqnn(n, seed), one_thread, seed)
+        torch_medians = {t: result["median"][f"pytorch/{t}t"] for t in threads if f"pytorch/{t}t" in result["median"]}
+        result["bounds"]["ratios"] = benchmark_bounds.ceiling_ratios(result["bounds"], torch_medians)
     return result
 
 
@@ -445,6 +478,10 @@ def report(result: dict) -> str:
     if blas.get("kernels"):
         pinned = f" (OPENBLAS_CORETYPE={blas['openblas_coretype']})" if blas.get("openblas_coretype") else ""
         lines.insert(1, f"NumPy's BLAS: {blas['library']} {blas['version']}, {blas['kernels']} kernels{pinned}")
+    if "bounds" in result:
+        from .benchmark_bounds import report_lines
+
+        lines += report_lines(result["bounds"], result["bounds"]["ratios"])
     for extra in (blas_note(result), busy_warning(result)):
         if extra:
             lines.append(extra)
@@ -472,6 +509,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 20 lenet5, 2 resnet20)")
     p.add_argument("--batch-size", type=int, default=None, help="images per step (default: 64 lenet5, 128 resnet20)")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
+    p.add_argument("--bounds", action="store_true",
+                   help="also measure two ceilings: the step's matrix products alone at their best rate here, and "
+                        "the cost per step that does not grow with the batch (Amdahl); adds seconds to a minute")
     p.add_argument("--json", default=None, help="also write every sample to this JSON file")
     args = p.parse_args(argv)
     for name in ("repeats", "steps", "warmup", "batch_size"):
@@ -479,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None and value < (0 if name == "warmup" else 1):
             p.error(f"--{name.replace('_', '-')} must be positive, got {value}")
     result = run(args.model, args.threads, args.repeats, args.steps, args.warmup, args.batch_size,
-                 use_torch=not args.no_torch)
+                 use_torch=not args.no_torch, bounds=args.bounds)
     print(report(result))
     if args.json:
         from .utils import atomic_write_bytes
