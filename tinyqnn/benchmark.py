@@ -45,18 +45,26 @@ LENET5_IMAGE = (1, 28, 28)
 RESNET20_IMAGE = (3, 32, 32)
 
 
-def tinyqnn_lenet5(batch: int, seed: int) -> tuple[Step, Step]:
-    """tinyqnn's LeNet-5 (no batch norm): (train step, inference step) on one random batch (N, 1, 28, 28)."""
+def _lenet5():
     from .models import LeNet5
 
-    return _tinyqnn_steps(LeNet5, (batch, *LENET5_IMAGE), seed)
+    return LeNet5()
+
+
+def _resnet20():
+    from .models import resnet20
+
+    return resnet20()
+
+
+def tinyqnn_lenet5(batch: int, seed: int) -> tuple[Step, Step]:
+    """tinyqnn's LeNet-5 (no batch norm): (train step, inference step) on one random batch (N, 1, 28, 28)."""
+    return _tinyqnn_steps(_lenet5, (batch, *LENET5_IMAGE), seed)
 
 
 def tinyqnn_resnet20(batch: int, seed: int) -> tuple[Step, Step]:
     """tinyqnn's ResNet-20: (train step, inference step) on one random batch (N, 3, 32, 32)."""
-    from .models import resnet20
-
-    return _tinyqnn_steps(resnet20, (batch, *RESNET20_IMAGE), seed)
+    return _tinyqnn_steps(_resnet20, (batch, *RESNET20_IMAGE), seed)
 
 
 def _tinyqnn_steps(build: Callable, shape: tuple[int, ...], seed: int) -> tuple[Step, Step]:
@@ -195,18 +203,6 @@ class Workload:
     torch: Callable[[int, int], tuple[Step, Step]]
     model: Callable[[], object]
     image: tuple[int, int, int]
-
-
-def _lenet5():
-    from .models import LeNet5
-
-    return LeNet5()
-
-
-def _resnet20():
-    from .models import resnet20
-
-    return resnet20()
 
 
 WORKLOADS: dict[str, Workload] = {
@@ -417,11 +413,8 @@ def run(model: str = "lenet5", threads: tuple[int, ...] = (2,), repeats: int = 7
     if bounds:
         from . import benchmark_bounds
 
-        def one_thread():
-            return _tinyqnn_threads(1, blas)
-
         result["bounds"] = benchmark_bounds.measure_bounds(
-            work.model, work.image, batch, lambda n: work.tinyqnn(n, seed), one_thread, seed)
+            work.model, work.image, batch, lambda n: work.tinyqnn(n, seed), lambda: _tinyqnn_threads(1, blas), seed)
         torch_medians = {t: result["median"][f"pytorch/{t}t"] for t in threads if f"pytorch/{t}t" in result["median"]}
         result["bounds"]["ratios"] = benchmark_bounds.ceiling_ratios(result["bounds"], torch_medians)
     return result

@@ -21,6 +21,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,33 +169,27 @@ def ceiling_ratios(bounds: dict, torch_images_per_s: dict[int, dict[str, float]]
 
 def measure_bounds(build_model: Callable[[], object], image_shape: tuple[int, ...], batch: int,
                    steps: Callable[[int], tuple[Callable[[], None], Callable[[], None]]],
-                   blas_one_thread: Callable[[], object], seed: int = 0) -> dict:
+                   one_thread: Callable[[], AbstractContextManager], seed: int = 0) -> dict:
     """Both ceilings for a model: per mode ("train", "inference") the GEMM seconds and FLOPs, the fixed
     cost and the one-thread step time, all in seconds per step of ``batch`` images.
 
     Args:
         build_model: a new tinyqnn model; ``image_shape``: one input's (C, H, W).
         steps: ``batch -> (train step, inference step)`` of tinyqnn's benchmark.
-        blas_one_thread: a context manager that pins NumPy's BLAS (and tinyqnn) to one thread.
+        one_thread: ``() -> context manager`` that runs tinyqnn and NumPy's BLAS on one thread.
     """
-    from .engine import parallel
-
     layers = layer_products(build_model(), (batch, *image_shape))
     rng = np.random.default_rng(seed)
-    saved, parallel.THREADS = parallel.THREADS, 1
-    try:
-        with blas_one_thread():
-            rates = {}
-            for layer in layers:
-                key = (layer.f, layer.k, layer.p)
-                if key not in rates:
-                    rates[key] = best_rates(layer, rng)
-            step_times = {}
-            for n in (1, batch):
-                train, infer = steps(n)
-                step_times[n] = {"train": _step_seconds(train), "inference": _step_seconds(infer)}
-    finally:
-        parallel.THREADS = saved
+    with one_thread():
+        rates = {}
+        for layer in layers:
+            key = (layer.f, layer.k, layer.p)
+            if key not in rates:
+                rates[key] = best_rates(layer, rng)
+        step_times = {}
+        for n in (1, batch):
+            train, infer = steps(n)
+            step_times[n] = {"train": _step_seconds(train), "inference": _step_seconds(infer)}
     result: dict = {"batch": batch, "layers": [layer.__dict__ for layer in layers]}
     for mode in ("train", "inference"):
         gemm_s, flops = gemm_seconds(layers, rates, train=mode == "train")
