@@ -184,6 +184,12 @@ def test_a_diverging_run_exits_nonzero_naming_epoch_and_batch(tmp_path, capsys):
     (["demo", "--ste", "clipped"], "argument --ste: invalid choice"),
     (["train", "--data-dir", "no/such/folder"], "argument --data-dir: no/such/folder is not an existing folder"),
     (["grid", "--data-dir", "no/such/folder"], "argument --data-dir: no/such/folder is not an existing folder"),
+    (["hou-mlp", "--data-dir", "no/such/folder"], "argument --data-dir: no/such/folder is not an existing folder"),
+    (["hou-grid", "--data-dir", "no/such/folder"], "argument --data-dir: no/such/folder is not an existing folder"),
+    (["fixedpoint", "evaluate", "model.npz", "--data-dir", "no/such/folder"],
+     "argument --data-dir: no/such/folder is not an existing folder"),
+    (["fixedpoint", "bench", "--data-dir", "no/such/folder"],
+     "argument --data-dir: no/such/folder is not an existing folder"),
     (["train", "--threads", "0"], "argument --threads: must be >= 1, got 0"),
 ])
 def test_bad_arguments_are_refused_before_anything_runs(argv, message, tmp_path, capsys, monkeypatch):

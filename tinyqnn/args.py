@@ -1,6 +1,7 @@
 """What every command-line entry point shares: argument types that refuse bad values with a clear message,
-the ``--threads`` option, and one-line error messages. It imports nothing from tinyqnn, so the experiments'
-own ``main`` functions (below the CLI in the package's layering) can use it as well as ``tinyqnn.cli``.
+the ``--threads`` and ``--data-dir`` options, and one-line error messages. It imports nothing from tinyqnn,
+so the experiments' own ``main`` functions (below the CLI in the package's layering) can use it as well as
+``tinyqnn.cli``.
 """
 from __future__ import annotations
 
@@ -43,6 +44,13 @@ def existing_dir(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text} is not an existing folder" +
                                          (" (it is a file)" if Path(text).exists() else ""))
     return text
+
+
+def add_data_dir_arg(p: argparse.ArgumentParser, default: str = "$TINYQNN_DATA, cache, download") -> None:
+    """``--data-dir DIR``, which must exist when given (``existing_dir``); ``default`` says where the data
+    comes from without it."""
+    p.add_argument("--data-dir", type=existing_dir, default=None,
+                   help=f"folder with the IDX files (default: {default})")
 
 
 def add_threads_arg(p: argparse.ArgumentParser) -> None:

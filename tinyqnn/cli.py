@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .args import (USER_ERRORS, add_threads_arg, existing_dir, non_negative_float, non_negative_int, one_line,
+from .args import (USER_ERRORS, add_data_dir_arg, add_threads_arg, non_negative_float, non_negative_int, one_line,
                    positive_float, positive_int)
 
 DATASETS = ("mnist", "fashion-mnist", "mnist-subset")
@@ -95,8 +95,7 @@ def _check_resumable(checkpoint: Path, config: dict[str, Any]) -> None:
 def _add_train_args(p: argparse.ArgumentParser, epochs: int) -> None:
     p.add_argument("--dataset", choices=DATASETS, default="mnist",
                    help="data set (default mnist; mnist-subset is the bundled 6,000 + 1,000 images)")
-    p.add_argument("--data-dir", type=existing_dir, default=None,
-                   help="folder with the IDX files (default: $TINYQNN_DATA, cache, download)")
+    add_data_dir_arg(p)
     p.add_argument("--epochs", type=positive_int, default=epochs, help=f"epochs to train (default {epochs})")
     p.add_argument("--batch-size", type=positive_int, default=64, help="mini-batch size (default 64)")
     p.add_argument("--lr", type=positive_float, default=0.05, help="SGD learning rate (default 0.05)")
@@ -284,8 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the main job: float and 2-bit LeNet-5 on MNIST in a few minutes",
                        prog="python -m tinyqnn demo")
     p.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist", help="data set (default mnist)")
-    p.add_argument("--data-dir", type=existing_dir, default=None,
-                   help="folder with the IDX files (default: $TINYQNN_DATA, cache, download)")
+    add_data_dir_arg(p)
     p.add_argument("--float-epochs", type=positive_int, default=3, help="epochs of the float network (default 3)")
     p.add_argument("--quant-epochs", type=positive_int, default=3,
                    help="epochs of the quantized network, started from the float one (default 3)")
@@ -314,8 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="test accuracy of a saved checkpoint", prog="python -m tinyqnn evaluate")
     p.add_argument("checkpoint", help="a checkpoint.npz written by train, demo or grid")
     p.add_argument("--dataset", choices=DATASETS, default=None, help="data set (default: the checkpoint's)")
-    p.add_argument("--data-dir", type=existing_dir, default=None,
-                   help="folder with the IDX files (default: the checkpoint's, $TINYQNN_DATA, cache, download)")
+    add_data_dir_arg(p, "the checkpoint's, $TINYQNN_DATA, cache, download")
     add_threads_arg(p)
     p.set_defaults(func=cmd_evaluate)
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..args import add_data_dir_arg
 from ..utils import save_figure
 from .hou_common import add_cell_args, markdown_table, run_cells, subsample, write_json, write_text
 from .hou_mlp import load_data
@@ -257,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="results/hou/grid", help="folder for cells, tables and plots (resumable)")
     p.add_argument("--dataset", choices=("fashion-mnist", "mnist", "fashion-mnist-subset", "mnist-subset"),
                    default="fashion-mnist", help="data set: %(choices)s (default fashion-mnist)")
-    p.add_argument("--data-dir", default=None, help="folder with the IDX files (default: $TINYQNN_DATA, cache, download)")
+    add_data_dir_arg(p)
     p.add_argument("--parts", nargs="+", choices=("grid", "clipping", "scaling"), default=["grid", "clipping", "scaling"],
                    help="which studies to run: %(choices)s (default all)")
     p.add_argument("--weights", nargs="+", choices=tuple(WEIGHTS), default=list(WEIGHTS),

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..args import add_data_dir_arg
 from ..utils import save_figure
 from .hou_common import add_cell_args, markdown_table, run_cells, subsample, write_json, write_text
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="results/hou/mlp", help="folder for cells, tables and plots (resumable)")
     p.add_argument("--dataset", choices=("mnist", "fashion-mnist", "mnist-subset", "fashion-mnist-subset"),
                    default="mnist", help="data set: %(choices)s (default mnist)")
-    p.add_argument("--data-dir", default=None, help="folder with the IDX files (default: $TINYQNN_DATA, cache, download)")
+    add_data_dir_arg(p)
     p.add_argument("--hidden", type=int, nargs="+", default=[64, 256, 1024, 4096],
                    help="hidden units d (default 64 256 1024 4096)")
     p.add_argument("--iterations", type=int, default=400, help="iterations per run (default 400)")

@@ -246,7 +246,7 @@ def run_instability(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..args import existing_dir, non_negative_float, non_negative_int, positive_float, positive_int
+    from ..args import add_data_dir_arg, non_negative_float, non_negative_int, positive_float, positive_int
     from ..quant import available_stes
 
     p = argparse.ArgumentParser(prog="python -m tinyqnn instability", description=__doc__,
@@ -264,8 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=positive_float, default=1e-5, help="learning rate (default 1e-5, as in the paper)")
     p.add_argument("--momentum", type=non_negative_float, default=0.9, help="SGD momentum (default 0.9)")
     p.add_argument("--out", default=None, help="default results/instability (quick: results/instability-quick)")
-    p.add_argument("--data-dir", type=existing_dir, default=None,
-                   help="default: the --data-dir the grid was run with (its grid.json)")
+    add_data_dir_arg(p, "the --data-dir the grid was run with (its grid.json)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     p.add_argument("--quick", action="store_true", help="2 epochs from a quick-grid cell (trained first if missing)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")

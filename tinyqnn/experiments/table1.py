@@ -467,7 +467,7 @@ def config_from_args(args: argparse.Namespace) -> GridConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..args import add_threads_arg, existing_dir, non_negative_float, non_negative_int, positive_float, positive_int
+    from ..args import add_data_dir_arg, add_threads_arg, non_negative_float, non_negative_int, positive_float, positive_int
     from ..quant import available_stes
 
     p = argparse.ArgumentParser(prog="python -m tinyqnn grid", description=__doc__,
@@ -495,8 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default results/table1, quick: results/table1-quick)")
     p.add_argument("--force", action="store_true",
                    help="write into a non-empty folder that is not a tinyqnn grid (nothing there is deleted)")
-    p.add_argument("--data-dir", type=existing_dir, default=None,
-                   help="folder with the IDX files (default: $TINYQNN_DATA, cache, download)")
+    add_data_dir_arg(p)
     p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     add_threads_arg(p)
     p.add_argument("--quick", action="store_true",

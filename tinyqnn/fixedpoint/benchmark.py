@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from ..args import add_data_dir_arg
+
 
 def _images(data_dir: str | None, n: int) -> Any:
     """``n`` test images: the MNIST test set in ``data_dir`` (errors name the folder), else the bundled subset
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tinyqnn fixedpoint bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default=None, help="a trained checkpoint (tinyqnn.train.load_model)")
-    p.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files")
+    add_data_dir_arg(p)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--images", type=int, default=10_000, help="how many test images (default: all 10,000)")
     p.add_argument("--naive-images", type=int, default=2)

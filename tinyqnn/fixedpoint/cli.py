@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..args import add_data_dir_arg
+
 DATASETS = ("mnist", "fashion-mnist", "mnist-subset", "fashion-mnist-subset")
 
 
@@ -174,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def data_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--dataset", choices=DATASETS, default="mnist", help="test set: %(choices)s (default mnist)")
-        p.add_argument("--data-dir", default=None, help="folder with the IDX files")
+        add_data_dir_arg(p)
         p.add_argument("--limit", type=int, default=None, help="only the first N test images")
 
     def weight_args(p: argparse.ArgumentParser) -> None:
