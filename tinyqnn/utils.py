@@ -286,8 +286,10 @@ def _positive_env(*names: str) -> int | None:
 
 
 def default_num_threads() -> int:
-    """1, or what ``TINYQNN_THREADS`` asks for (the user's explicit choice)."""
-    return _positive_env("TINYQNN_THREADS") or 1
+    """1, or what ``TINYQNN_THREADS`` asks for now (the user's explicit choice)."""
+    from .engine.parallel import threads_from_env
+
+    return threads_from_env()
 
 
 def default_blas_threads() -> int:

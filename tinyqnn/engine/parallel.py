@@ -24,10 +24,16 @@ import numpy as np
 
 T = TypeVar("T")
 
+
+def threads_from_env() -> int:
+    """What ``$TINYQNN_THREADS`` asks for (a whole number >= 1), else 1."""
+    value = os.environ.get("TINYQNN_THREADS", "")
+    return int(value) if value.isdigit() and int(value) >= 1 else 1
+
+
 #: slices each split operation is cut into (the calling thread plus THREADS - 1 workers); set with
 #: ``tinyqnn.utils.set_num_threads`` (``--threads``), and inherited by child processes as $TINYQNN_THREADS
-_FROM_ENV = os.environ.get("TINYQNN_THREADS", "")
-THREADS = int(_FROM_ENV) if _FROM_ENV.isdigit() and int(_FROM_ENV) >= 1 else 1
+THREADS = threads_from_env()
 #: below this many array elements per slice, an elementwise split costs more than it saves (measured
 #: on 2 cores: LeNet-5's 0.3M-value maps lose, ResNet-20's 1-2M-value maps gain 1.3-1.7x)
 MIN_SLICE_ELEMENTS = 1 << 19
