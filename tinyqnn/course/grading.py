@@ -132,19 +132,23 @@ def is_manual(cell: Any) -> bool:
     return is_grade(cell) and is_solution(cell)
 
 
+def _points(cell: Any) -> float:
+    return float(nbgrader_meta(cell).get("points", 0))
+
+
 def grade_cells(nb: Any) -> dict[str, float]:
     """grade_id -> points of every grade cell (manually graded answers included), in notebook order."""
-    return {grade_id(c): float(nbgrader_meta(c).get("points", 0)) for c in nb.cells if is_grade(c)}
+    return {grade_id(c): _points(c) for c in nb.cells if is_grade(c)}
 
 
 def auto_grade_cells(nb: Any) -> dict[str, float]:
     """grade_id -> points of every autograded test cell, in notebook order."""
-    return {gid: pts for gid, pts in grade_cells(nb).items() if not is_manual(find_cell(nb, gid))}
+    return {grade_id(c): _points(c) for c in nb.cells if is_grade(c) and not is_manual(c)}
 
 
 def manual_grade_cells(nb: Any) -> dict[str, float]:
     """grade_id -> points of every manually graded answer cell, in notebook order."""
-    return {gid: pts for gid, pts in grade_cells(nb).items() if is_manual(find_cell(nb, gid))}
+    return {grade_id(c): _points(c) for c in nb.cells if is_manual(c)}
 
 
 def solution_cells(nb: Any) -> dict[str, Any]:
