@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tinyqnn as tq
-from tinyqnn import benchmark
+from tinyqnn.bench import throughput as benchmark
 from tinyqnn.models import LeNet5, resnet20
 
 

@@ -4,8 +4,9 @@ import sys
 import numpy as np
 import pytest
 
-from tinyqnn import benchmark, benchmark_bounds
-from tinyqnn.benchmark_bounds import Products, ceiling_ratios, fixed_cost, gemm_seconds, layer_products
+from tinyqnn.bench import bounds as benchmark_bounds
+from tinyqnn.bench import throughput as benchmark
+from tinyqnn.bench.bounds import Products, ceiling_ratios, fixed_cost, gemm_seconds, layer_products
 from tinyqnn.models import LeNet5, resnet20
 
 

@@ -11,6 +11,7 @@ import textwrap
 import pytest
 
 from tinyqnn import utils
+from tinyqnn.utils import atomic as atomic_writes
 from tinyqnn.args import one_line, positive_float, positive_int
 from tinyqnn.utils import (RUN_MANIFEST, atomic_write_bytes, clean_stale_parts, folder_state, recording_run,
                            remove_run_files, run_manifest)
@@ -32,11 +33,11 @@ def test_a_killed_writer_leaves_a_part_file_that_the_next_write_removes(tmp_path
     assert len(left) == 1 and left[0].startswith(".ck.npz.") and left[0].endswith(".part"), left
 
     foreign = [tmp_path / ".ck.npz.abc123.part", tmp_path / "notes.part"]  # not tinyqnn's pattern: kept
-    live = tmp_path / f".other.tinyqnn-{utils._host_tag()}-{os.getpid()}-x1y2z3.part"  # a live writer's: kept
+    live = tmp_path / f".other.tinyqnn-{atomic_writes._host_tag()}-{os.getpid()}-x1y2z3.part"  # a live writer's: kept
     elsewhere = tmp_path / ".other.tinyqnn-another-host-1-x1y2z3.part"  # another host's PID means nothing here
     for path in [*foreign, live, elsewhere]:
         path.write_bytes(b"")
-    utils._CLEANED.discard(str(tmp_path.resolve()))
+    atomic_writes._CLEANED.discard(str(tmp_path.resolve()))
     atomic_write_bytes(tmp_path / "metrics.json", b"{}")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [p.name for p in (*foreign, live, elsewhere)] + ["metrics.json"])
@@ -45,7 +46,7 @@ def test_a_killed_writer_leaves_a_part_file_that_the_next_write_removes(tmp_path
 def test_clean_stale_parts_keeps_a_writer_that_is_still_running(tmp_path):
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        part = tmp_path / f".x.npz.tinyqnn-{utils._host_tag()}-{child.pid}-abcdefgh.part"
+        part = tmp_path / f".x.npz.tinyqnn-{atomic_writes._host_tag()}-{child.pid}-abcdefgh.part"
         part.write_bytes(b"")
         assert clean_stale_parts(tmp_path) == [] and part.exists()
     finally:

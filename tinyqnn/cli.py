@@ -4,7 +4,7 @@
   trained with the clipped-ReLU STE; prints both test accuracies (a few minutes).
 - ``grid`` / ``instability`` / ``theory-figures``: the experiments of Yin et al. (``tinyqnn.experiments``).
 - ``train`` / ``evaluate``: LeNet-5 runs with logs, curves and resumable checkpoints.
-- ``benchmark``: throughput against PyTorch CPU when it is installed (see ``tinyqnn.benchmark``).
+- ``benchmark``: throughput against PyTorch CPU when it is installed (see ``tinyqnn.bench``).
 - ``check`` / ``release``: the course's self-check and exercise regeneration (``tinyqnn.course``).
 - ``workspace``: copy the lessons and exercises to a folder of your own, outside git.
 
@@ -260,7 +260,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 #: commands with their own argument parsers: ``python -m tinyqnn NAME ARGS`` calls ``module.main(ARGS)``
 DELEGATED = {
-    "benchmark": ("tinyqnn.benchmark", "throughput vs PyTorch CPU (see `benchmark --help`)"),
+    "benchmark": ("tinyqnn.bench.throughput", "throughput vs PyTorch CPU (see `benchmark --help`)"),
     "check": ("tinyqnn.course.check", "score your own exercise notebook (see `check --help`)"),
     "release": ("tinyqnn.course.release", "regenerate exercises/ from solutions/ (instructors)"),
     "new-assignment": ("tinyqnn.course.new", "start a new unit from the template (instructors)"),

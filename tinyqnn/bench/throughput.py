@@ -46,13 +46,13 @@ RESNET20_IMAGE = (3, 32, 32)
 
 
 def _lenet5():
-    from .models import LeNet5
+    from ..models import LeNet5
 
     return LeNet5()
 
 
 def _resnet20():
-    from .models import resnet20
+    from ..models import resnet20
 
     return resnet20()
 
@@ -68,8 +68,8 @@ def tinyqnn_resnet20(batch: int, seed: int) -> tuple[Step, Step]:
 
 
 def _tinyqnn_steps(build: Callable, shape: tuple[int, ...], seed: int) -> tuple[Step, Step]:
-    from . import manual_seed, no_grad, optim, tensor
-    from .nn import functional as F
+    from .. import manual_seed, no_grad, optim, tensor
+    from ..nn import functional as F
 
     manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -313,7 +313,7 @@ def _tinyqnn_threads(threads: int, blas: Callable[[int], AbstractContextManager]
     """tinyqnn with ``threads`` threads: its large operations are shared among that many threads, and
     BLAS gets one thread (its GEMMs are per sample, too small to split again; OpenBLAS's idle
     threads spin and, on a busy machine, slowed the whole step down several-fold)."""
-    from .engine import parallel
+    from ..engine import parallel
 
     saved, parallel.THREADS = parallel.THREADS, threads
     try:
@@ -347,7 +347,7 @@ def run(model: str = "lenet5", threads: tuple[int, ...] = (2,), repeats: int = 7
         threads: thread counts to compare at (each framework gets the same count).
         repeats: timed samples per framework, mode and thread count (medians are reported).
         steps, warmup, batch: per sample / before measuring / images per step (None: the model's default).
-        bounds: also measure how fast tinyqnn could at most be here (``tinyqnn.benchmark_bounds``).
+        bounds: also measure how fast tinyqnn could at most be here (``tinyqnn.bench.bounds``).
     """
     work = WORKLOADS[model]
     steps, warmup, batch = steps or work.steps, work.warmup if warmup is None else warmup, batch or work.batch
@@ -411,7 +411,7 @@ def run(model: str = "lenet5", threads: tuple[int, ...] = (2,), repeats: int = 7
               for s in samples if s["others_cores"] is not None]
     result["others_cores"] = {"median": statistics.median(others), "max": max(others)} if others else None
     if bounds:
-        from . import benchmark_bounds
+        from . import bounds as benchmark_bounds
 
         result["bounds"] = benchmark_bounds.measure_bounds(
             work.model, work.image, batch, lambda n: work.tinyqnn(n, seed), lambda: _tinyqnn_threads(1, blas), seed)
@@ -472,7 +472,7 @@ def report(result: dict) -> str:
         pinned = f" (OPENBLAS_CORETYPE={blas['openblas_coretype']})" if blas.get("openblas_coretype") else ""
         lines.insert(1, f"NumPy's BLAS: {blas['library']} {blas['version']}, {blas['kernels']} kernels{pinned}")
     if "bounds" in result:
-        from .benchmark_bounds import report_lines
+        from .bounds import report_lines
 
         lines += report_lines(result["bounds"], result["bounds"]["ratios"])
     for extra in (blas_note(result), busy_warning(result)):
@@ -515,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
                  use_torch=not args.no_torch, bounds=args.bounds)
     print(report(result))
     if args.json:
-        from .utils import atomic_write_bytes
+        from ..utils import atomic_write_bytes
 
         atomic_write_bytes(args.json, json.dumps(result, indent=2).encode())
     return 0

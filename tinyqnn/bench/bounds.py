@@ -60,7 +60,7 @@ class Products:
 def layer_products(model, x_shape: tuple[int, ...]) -> list[Products]:
     """The ``Products`` of every ``nn.Conv2d`` and ``nn.Linear`` of ``model``, read off one forward pass
     on zeros of shape ``x_shape`` (N, ...)."""
-    from . import nn, tensor
+    from .. import nn, tensor
 
     found: list[Products] = []
 
@@ -213,7 +213,7 @@ def report_lines(bounds: dict, ratios: dict[str, dict[str, float]]) -> list[str]
     tr, inf = bounds["train"], bounds["inference"]
     low, high = bounds["gemm_rate_range"]
     lines = [
-        "ceilings (--bounds; tinyqnn on one thread, see tinyqnn.benchmark_bounds):",
+        "ceilings (--bounds; tinyqnn on one thread, see tinyqnn.bench.bounds):",
         f"  matrix products alone: train {tr['gemm_s'] * 1e3:.1f} ms, inference {inf['gemm_s'] * 1e3:.1f} ms per step "
         f"({tr['gemm_flops'] / 1e9:.2f} and {inf['gemm_flops'] / 1e9:.2f} GFLOP at the best rates measured for "
         f"their shapes, {low / 1e9:.0f}-{high / 1e9:.0f} GFLOP/s, operands in cache)",
