@@ -334,3 +334,66 @@ def test_every_fixedpoint_subcommand_option_has_help_text():
     undocumented = {name: [a.option_strings or a.dest for a in p._actions if not a.help]
                     for name, p in sub.choices.items() if p.add_help}
     assert all(v == [] for v in undocumented.values()), undocumented
+
+
+def test_cli_writes_never_replace_what_tinyqnn_did_not_write(trained, tmp_path, capsys):
+    """The run-manifest rule for convert, report and sweep: the checkpoint itself, a user's file under --out, and
+    a user's report.json / sweep.json in the --out folder are refused with one line, untouched, before any work."""
+    from tinyqnn.cli import main
+    from tinyqnn.train import save_checkpoint
+
+    ckpt = save_checkpoint(tmp_path / "ckpt.npz", trained)
+    original = ckpt.read_bytes()
+    assert main(["fixedpoint", "convert", str(ckpt), "--out", str(ckpt)]) == 2
+    assert main(["fixedpoint", "convert", str(ckpt), "--out", str(ckpt), "--force"]) == 2  # never, even forced
+    assert "would replace what it reads" in capsys.readouterr().err and ckpt.read_bytes() == original
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    assert main(["fixedpoint", "convert", str(ckpt), "--out", str(notes)]) == 2 and notes.read_text() == "my notes"
+    mine = tmp_path / "mine.npz"
+    np.savez(mine, weights=np.arange(3))  # an .npz that is not an integer model
+    assert main(["fixedpoint", "convert", str(ckpt), "--out", str(mine)]) == 2
+    assert "not a file tinyqnn fixedpoint convert wrote" in capsys.readouterr().err
+    assert np.load(mine)["weights"].tolist() == [0, 1, 2]
+    assert main(["fixedpoint", "convert", str(ckpt), "--out", str(mine), "--force"]) == 0  # the user said so
+    assert load_integer_model(mine).meta["checkpoint"] == str(ckpt)
+    assert main(["fixedpoint", "convert", str(ckpt), "--out", str(mine), "--weight-bits", "6"]) == 0  # its own: replaced
+    assert {l.weight_bits for l in load_integer_model(mine).layers} == {6}
+
+    for command, name in (("report", "report.json"), ("sweep", "sweep.json")):
+        folder = tmp_path / command
+        folder.mkdir()
+        (folder / name).write_text("{\"mine\": true}")
+        source = str(ckpt) if command == "report" else str(mine)
+        args = ["fixedpoint", command, source, "--dataset", "mnist-subset", "--limit", "20", "--out", str(folder)]
+        capsys.readouterr()
+        assert main(args + (["--min-bits", "16", "--max-bits", "16", "--no-progress"] if command == "sweep" else [])) == 2
+        assert "not a fixedpoint run" in capsys.readouterr().err
+        assert [p.name for p in folder.iterdir()] == [name] and json.loads((folder / name).read_text()) == {"mine": True}
+
+    own = tmp_path / "own"  # a folder of report's: rerunning replaces its files, keeps the user's
+    args = ["fixedpoint", "report", str(ckpt), "--dataset", "mnist-subset", "--limit", "20", "--out", str(own)]
+    assert main(args) == 0
+    (own / "my_notes.md").write_text("keep")
+    (own / "layers.md").unlink()
+    (own / "layers.md").write_text("my own layers table")  # a user's file under report's name, not recorded...
+    assert main(args) == 0  # ...but report recorded layers.md when it wrote it: its own name, replaced
+    assert (own / "my_notes.md").read_text() == "keep" and "conv1" in (own / "layers.md").read_text()
+
+
+def test_report_into_an_own_folder_refuses_a_user_file_it_never_wrote(trained, tmp_path, capsys):
+    from tinyqnn.cli import main
+    from tinyqnn.train import save_checkpoint
+
+    ckpt = save_checkpoint(tmp_path / "ckpt.npz", trained)
+    folder = tmp_path / "fp"
+    path = save_integer_model(convert_lenet(trained), tmp_path / "m.npz")
+    assert main(["fixedpoint", "sweep", str(path), "--dataset", "mnist-subset", "--limit", "20", "--min-bits", "16",
+                 "--max-bits", "16", "--out", str(folder), "--no-progress"]) == 0  # a fixedpoint folder now
+    (folder / "report.json").write_text("{\"mine\": true}")  # a user's file, never written by tinyqnn
+    capsys.readouterr()
+    assert main(["fixedpoint", "report", str(ckpt), "--dataset", "mnist-subset", "--limit", "20",
+                 "--out", str(folder)]) == 2
+    assert "report.json, which tinyqnn fixedpoint did not write" in capsys.readouterr().err
+    assert json.loads((folder / "report.json").read_text()) == {"mine": True} and not (folder / "layers.md").exists()

@@ -65,3 +65,20 @@ def test_experiments_package_docstring_lists_every_runner():
     assert {"table1", "hou_linear", "hou_mlp", "hou_grid"} <= set(runners)
     missing = [name for name in runners if f"``{name}``" not in experiments.__doc__]
     assert not missing, f"tinyqnn/experiments/__init__.py does not list the runners {missing}"
+
+
+@pytest.mark.parametrize("command", ["hou-linear", "hou-mlp", "hou-grid"])
+def test_a_users_tables_are_never_replaced(tmp_path, capsys, command):
+    """A folder that is not the command's run is refused before any cell runs; so is a user's tables.md inside
+    one of its own runs. --force writes anyway."""
+    args = [command, "--quick", "--no-progress", "--out", str(tmp_path)]
+    (tmp_path / "tables.md").write_text("my tables")
+    assert main(args) == 2
+    assert "not a " + command + " run" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tables.md"]  # no cells, no manifest
+    (tmp_path / "tables.md").unlink()
+    assert main(args + (["--variants", "spiky"] if command == "hou-linear" else [])) == 0  # an own run now
+    (tmp_path / "tables.md").unlink()
+    (tmp_path / "tables.md").write_text("my tables")  # recorded as the run's: a rerun replaces it
+    assert main(args + (["--variants", "spiky"] if command == "hou-linear" else [])) == 0
+    assert (tmp_path / "tables.md").read_text().startswith("# Hou et al.")

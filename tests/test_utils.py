@@ -11,10 +11,11 @@ import textwrap
 import pytest
 
 from tinyqnn import utils
-from tinyqnn.utils import atomic as atomic_writes
 from tinyqnn.args import one_line, positive_float, positive_int
-from tinyqnn.utils import (RUN_MANIFEST, atomic_write_bytes, clean_stale_parts, folder_state, recording_run,
-                           remove_run_files, run_manifest)
+from tinyqnn.utils import (RUN_MANIFEST, RunFolderError, atomic_write_bytes, claim_folder, clean_stale_parts,
+                           folder_state, output_file, output_folder, recording_run, remove_run_files, run_manifest,
+                           tag, written_by)
+from tinyqnn.utils import atomic as atomic_writes
 
 
 # ---------------------------------------------------------------------- stale .part files
@@ -150,3 +151,79 @@ def test_one_line_has_no_repr_quotes_errno_or_line_breaks():
 def test_argument_types_refuse_bad_values(parse, text):
     with pytest.raises(argparse.ArgumentTypeError, match=text if text != "nan" else "> 0"):
         parse(text)
+
+
+def test_inside_a_run_folder_a_users_file_is_never_replaced(tmp_path):
+    """atomic_path refuses to replace a file in a recording run folder that no tinyqnn run listed there."""
+    (tmp_path / "notes.txt").write_text("mine")
+    with recording_run(tmp_path, "cmd"):
+        atomic_write_bytes(tmp_path / "result.json", b"1")  # new: written and recorded
+        atomic_write_bytes(tmp_path / "result.json", b"2")  # its own: replaced
+        with pytest.raises(RunFolderError, match="notes.txt already exists and was not written by tinyqnn cmd"):
+            atomic_write_bytes(tmp_path / "notes.txt", b"overwritten")
+    assert (tmp_path / "notes.txt").read_text() == "mine" and (tmp_path / "result.json").read_text() == "2"
+    with recording_run(tmp_path, "other"):  # another tinyqnn command's listed files may be replaced
+        atomic_write_bytes(tmp_path / "result.json", b"3")
+    with recording_run(tmp_path, "cmd", replace_unlisted=True):  # --force
+        atomic_write_bytes(tmp_path / "notes.txt", b"forced")
+    assert (tmp_path / "notes.txt").read_text() == "forced"
+    atomic_write_bytes(tmp_path / "notes.txt", b"outside a run: no manifest rule")
+
+
+def test_output_folder_and_claim_folder(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "tables.md").write_text("mine")
+    with pytest.raises(RunFolderError, match="is not a cmd run"):
+        claim_folder(tmp_path / "a", "cmd")
+    claim_folder(tmp_path / "a", "cmd", force=True)
+    with output_folder(tmp_path / "b", "cmd", writes=("tables.md",)):
+        atomic_write_bytes(tmp_path / "b" / "tables.md", b"ours")
+    (tmp_path / "b" / "summary.json").write_text("mine")
+    with pytest.raises(RunFolderError, match="holds summary.json, which tinyqnn cmd did not write"):
+        claim_folder(tmp_path / "b", "cmd", writes=("tables.md", "summary.json"))
+    claim_folder(tmp_path / "b", "cmd", writes=("tables.md",))  # its own tables.md: fine
+    with pytest.raises(RunFolderError):  # refused on entry: nothing runs, nothing is written
+        with output_folder(tmp_path / "a", "cmd"):
+            raise AssertionError("the block must not run")
+
+
+def test_output_file_refuses_the_input_a_folder_and_a_foreign_file(tmp_path):
+    src = tmp_path / "ckpt.npz"
+    src.write_bytes(b"weights")
+    link = tmp_path / "same.npz"
+    link.symlink_to(src)
+    for target in (src, link):
+        with pytest.raises(RunFolderError, match="would replace what it reads"):
+            output_file(target, "convert", lambda p: True, force=True, inputs=(src,))
+    with pytest.raises(RunFolderError, match="is a folder"):
+        output_file(tmp_path, "convert", lambda p: True)
+    with pytest.raises(RunFolderError, match="not a file tinyqnn convert wrote"):
+        output_file(src, "convert", lambda p: False)
+    assert output_file(src, "convert", lambda p: False, force=True) == src
+    assert output_file(tmp_path / "new.npz", "convert", lambda p: False) == tmp_path / "new.npz"
+    mine = tmp_path / "b.json"
+    atomic_write_bytes(mine, json.dumps(tag({"x": 1}, "benchmark")).encode())
+    assert written_by(mine, "benchmark") and not written_by(mine, "fixedpoint bench")
+    mine.write_text("[1, 2]")
+    assert not written_by(mine, "benchmark")
+
+
+def test_json_outputs_of_the_benchmarks_are_refused_before_measuring(tmp_path, capsys):
+    from tinyqnn.bench import throughput
+    from tinyqnn.fixedpoint import benchmark as fixedpoint_bench
+
+    mine = tmp_path / "numbers.json"
+    mine.write_text("{\"mine\": 1}")
+    for main in (throughput.main, fixedpoint_bench.main):
+        with pytest.raises(SystemExit) as refused:  # argparse's error: one line, status 2, before any timing
+            main(["--json", str(mine)])
+        assert refused.value.code == 2
+        assert "not a file tinyqnn" in capsys.readouterr().err and mine.read_text() == "{\"mine\": 1}"
+
+
+def test_theory_figures_refuse_a_folder_with_a_users_file(tmp_path, capsys):
+    from tinyqnn.cli import main
+
+    (tmp_path / "theory.json").write_text("mine")
+    assert main(["theory-figures", "--quick", "--out", str(tmp_path)]) == 2
+    assert "not a theory-figures run" in capsys.readouterr().err and (tmp_path / "theory.json").read_text() == "mine"

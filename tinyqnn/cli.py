@@ -115,28 +115,17 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in keys}
 
 
-def _refuse_foreign(out: Path, command: str) -> None:
-    from .utils import RunFolderError, describe_folder, run_manifest
-
-    manifest = run_manifest(out)
-    what = f"a tinyqnn {manifest['command']} run" if manifest else "not a tinyqnn run"
-    raise RunFolderError(f"{out} is not empty and is not a {command} run ({what}: {describe_folder(out)}); "
-                         f"{command} writes only into a new or empty folder or one of its own runs: choose "
-                         f"another --out, or pass --force to write into it anyway (only {command}'s own files "
-                         "are replaced, nothing else is touched)")
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     """Float LeNet-5 (scale-free BN), then the same net with 2-bit activations and the clipped-ReLU STE."""
     from .experiments.table1 import GridConfig, resume_files, run_grid
-    from .utils import folder_state, recording_run, remove_run_files
+    from .utils import folder_state, recording_run, refuse_foreign, remove_run_files
 
     out = Path(args.out)
     cfg = GridConfig(dataset=args.dataset, bits=(args.bits,), stes=(args.ste,), pretrain_epochs=args.float_epochs,
                      epochs=args.quant_epochs, lr=args.lr, milestones=(), data_dir=args.data_dir, seed=args.seed)
     state = folder_state(out, "demo")
     if state == "foreign" and not args.force:
-        _refuse_foreign(out, "demo")
+        refuse_foreign(out, "demo")
     # The demo always trains afresh: drop its earlier files, or (--force) just the ones it would resume from.
     if state == "foreign":
         remove_run_files(out, also=resume_files(cfg), only_also=True)
@@ -146,7 +135,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"{args.quant_epochs} epoch(s) with {args.bits}-bit activations ({args.ste} STE)", flush=True)
     start = time.perf_counter()
     quant_name = f"{args.bits}bit_{args.ste}"
-    with recording_run(out, "demo"):
+    with recording_run(out, "demo", replace_unlisted=args.force):
         results = run_grid(cfg, out, progress=not args.no_progress, plots=True,
                            log=lambda line: print(line, flush=True))
         integer_line = _demo_on_integer_unit(args, out / "float" / "checkpoint.npz",
@@ -194,14 +183,14 @@ def _describe_run(out: Path) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .utils import RunFolderError, folder_state, recording_run, remove_run_files
+    from .utils import RunFolderError, folder_state, recording_run, refuse_foreign, remove_run_files
 
     out = Path(args.out)
     state = folder_state(out, "train")
     legacy = state == "foreign" and (out / "checkpoint.npz").is_file()  # a run from before run manifests
     if state == "foreign" and not legacy:
         if not args.force:
-            _refuse_foreign(out, "train")
+            refuse_foreign(out, "train")
         remove_run_files(out, also=TRAIN_FILES, only_also=True)  # --force: replace only what train writes
     elif state != "empty" and not args.resume:  # a train run, finished or stopped
         if not args.force:
@@ -209,7 +198,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                  f"--epochs N --resume), or start over with --force (replaces only the run's own "
                                  "files) or another --out")
         remove_run_files(out, also=TRAIN_FILES)
-    with recording_run(out, "train"):
+    with recording_run(out, "train", replace_unlisted=legacy or args.force):
         _, history = run_training(_config(args), out, resume=args.resume, progress=not args.no_progress)
     for row in history:
         print(f"epoch {row['epoch']:3d}  lr {row['lr']:.4g}  train loss {row['train_loss']:.4f}  "

@@ -85,3 +85,61 @@ def test_no_solution_or_hidden_test_text_in_exercises(assignment):
                         leaks.append(f"{name}:{gid}: {len(shared)} lines of its solution appear in cell "
                                      f"{grading.grade_id(other) or other.get('id')}: {sorted(shared)}")
     assert not leaks, f"solution/hidden-test text in exercises/{assignment}:\n  " + "\n  ".join(leaks)
+
+
+def _course_copy(tmp_path, names):
+    import shutil
+
+    root = tmp_path / "course"
+    for name in names:
+        shutil.copytree(REPO / grading.SOLUTIONS_DIR / name, root / grading.SOLUTIONS_DIR / name)
+    shutil.copy(REPO / grading.CONFIG_FILE, root / grading.CONFIG_FILE)
+    return root
+
+
+def test_release_touches_only_what_it_wrote_and_only_what_changed(tmp_path, capsys):
+    """A learner's answers in one unit and an extra notebook survive releasing all units after another unit's
+    solutions changed; an edited file whose sources changed is kept and named (exit 1), --force replaces it."""
+    first, second = ASSIGNMENTS[:2]
+    root = _course_copy(tmp_path, [first, second])
+    assert release.main(["--root", str(root)]) == 0
+    exercises = root / grading.EXERCISES_DIR
+    answered = exercises / second / f"{second}.ipynb"
+    answered.write_text(answered.read_text().replace("raise NotImplementedError()", "return 42  # my answer"))
+    extra = exercises / second / "my_scratch.ipynb"
+    extra.write_text("{}")
+    source = root / grading.SOLUTIONS_DIR / first / f"{first}.ipynb"
+    nb = grading.read_notebook(source)
+    nb.cells[0]["source"] += "\n\nA sentence the instructor added."
+    source.write_text(grading.canonical_json(nb))
+    capsys.readouterr()
+    assert release.main(["--root", str(root)]) == 0
+    printed = capsys.readouterr().out
+    assert f"{first}: wrote" in printed and f"{second}: unchanged" in printed
+    assert "A sentence the instructor added." in (exercises / first / f"{first}.ipynb").read_text()
+    assert "return 42  # my answer" in answered.read_text() and extra.read_text() == "{}"
+
+    source = root / grading.SOLUTIONS_DIR / second / f"{second}.ipynb"  # now the answered unit changes too
+    nb = grading.read_notebook(source)
+    nb.cells[0]["source"] += "\n\nA fix."
+    source.write_text(grading.canonical_json(nb))
+    assert release.main(["--root", str(root), second]) == 1  # the update could not reach the learner's copy
+    err = capsys.readouterr().err
+    assert f"kept exercises/{second}/{second}.ipynb, my_scratch.ipynb" in err and "--force" in err
+    assert "return 42  # my answer" in answered.read_text() and extra.exists()
+    assert release.main(["--root", str(root), second, "--force"]) == 0
+    assert "A fix." in answered.read_text() and "my answer" not in answered.read_text() and not extra.exists()
+    manifest = release.read_manifest(root)
+    assert set(manifest) == {first, second}
+    assert manifest[second]["files"] == {f"{second}.ipynb": release.sha256(answered.read_bytes())}
+
+
+def test_release_manifest_matches_the_committed_exercises():
+    """exercises/tinyqnn-release.json records the committed exercises and the sources they were made from."""
+    manifest = release.read_manifest(REPO)
+    assert sorted(manifest) == grading.assignments(REPO), "run `python -m tinyqnn release` and commit exercises/"
+    for name in ASSIGNMENTS:
+        committed = release.committed_files(REPO, name)
+        assert manifest[name]["files"] == {rel: release.sha256(data) for rel, data in committed.items()}, name
+        assert manifest[name]["source"] == release.source_digest(REPO, name), (
+            f"solutions/{name} changed since its release: run `python -m tinyqnn release {name}`")

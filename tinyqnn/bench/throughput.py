@@ -506,7 +506,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="also measure two ceilings: the step's matrix products alone at their best rate here, and "
                         "the cost per step that does not grow with the batch (Amdahl); adds seconds to a minute")
     p.add_argument("--json", default=None, help="also write every sample to this JSON file")
+    p.add_argument("--force", action="store_true", help="replace a --json file that the benchmark did not write")
     args = p.parse_args(argv)
+    if args.json:  # refused now, not after minutes of measuring
+        from ..utils import RunFolderError, output_file, written_by
+
+        try:
+            output_file(args.json, "benchmark", lambda path: written_by(path, "benchmark"), args.force)
+        except RunFolderError as error:
+            p.error(str(error))
     for name in ("repeats", "steps", "warmup", "batch_size"):
         value = getattr(args, name)
         if value is not None and value < (0 if name == "warmup" else 1):
@@ -515,9 +523,9 @@ def main(argv: list[str] | None = None) -> int:
                  use_torch=not args.no_torch, bounds=args.bounds)
     print(report(result))
     if args.json:
-        from ..utils import atomic_write_bytes
+        from ..utils import atomic_write_bytes, tag
 
-        atomic_write_bytes(args.json, json.dumps(result, indent=2).encode())
+        atomic_write_bytes(args.json, json.dumps(tag(result, "benchmark"), indent=2).encode())
     return 0
 
 

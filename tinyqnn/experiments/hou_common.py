@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..utils import atomic_write_bytes
+from ..utils import atomic_write_bytes, output_folder
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -45,10 +46,23 @@ def subsample(curve: Sequence[float], points: int = 200) -> tuple[list[int], lis
 def add_cell_args(p: argparse.ArgumentParser) -> None:
     """The options every Hou et al. experiment shares: which stored cells to redo, progress bars, where to run."""
     p.add_argument("--fresh", action="store_true", help="recompute cells already stored in --out")
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty --out that is not this command's run (replacing files of the same "
+                        "names, e.g. tables.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     p.add_argument("--dask", action="store_true", help="run independent cells as tasks on a new Dask LocalCluster")
     p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (implies --dask)")
     p.add_argument("--dask-workers", type=int, default=2, help="LocalCluster processes (default 2)")
+
+
+#: what every Hou et al. command writes besides ``cells/*.json`` and its figures
+SUMMARY_FILES = ("tables.md", "summary.json")
+
+
+def experiment_folder(out: Path, command: str, args: argparse.Namespace) -> AbstractContextManager[Path]:
+    """``out`` as ``command``'s run folder (``tinyqnn.utils.output_folder``): a new or empty folder or one of its
+    own runs (resumed), anything else only with ``--force``; a user's ``tables.md`` there is never replaced."""
+    return output_folder(out, command, args.force, SUMMARY_FILES)
 
 
 def run_cells(fn: Callable[[dict[str, Any]], dict[str, Any]], cells: Sequence[dict[str, Any]], out: Path,

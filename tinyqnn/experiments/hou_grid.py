@@ -30,7 +30,7 @@ import numpy as np
 
 from ..args import add_data_dir_arg
 from ..utils import save_figure
-from .hou_common import add_cell_args, markdown_table, run_cells, subsample, write_json, write_text
+from .hou_common import add_cell_args, experiment_folder, markdown_table, run_cells, subsample, write_json, write_text
 from .hou_mlp import load_data
 
 WEIGHTS = {"FP": None, "LAB": 1, "LAQ2": 2, "LAQ3": 3, "LAQ4": 4}
@@ -283,15 +283,16 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"need scaling workers >= 1 and hidden >= 1, got {args.scaling_workers}, {args.hidden}")
     out = Path(args.out)
     cells = make_cells(args)
-    results = run_cells(run_cell, cells, out, args, fresh=args.fresh, progress=not args.no_progress)
-    header = (f"# Hou et al. 2019 stand-in on {args.dataset}: MLP 784-{args.hidden}-10, Adam lr {args.lr} (constant), "
-              f"batch 64 per worker, seed {args.seed}\n\n")
-    text, summary = tables(results, cells, args)
-    write_text(out / "tables.md", header + text)
-    write_json(out / "summary.json", {"args": vars(args), "summary": summary})
-    plots(results, cells, args, out)
-    print(header + text)
-    print(f"tables, plots and cells in {out}/")
+    with experiment_folder(out, "hou-grid", args):  # the run-manifest rule: never a user's own file
+        results = run_cells(run_cell, cells, out, args, fresh=args.fresh, progress=not args.no_progress)
+        header = (f"# Hou et al. 2019 stand-in on {args.dataset}: MLP 784-{args.hidden}-10, Adam lr {args.lr} (constant), "
+                  f"batch 64 per worker, seed {args.seed}\n\n")
+        text, summary = tables(results, cells, args)
+        write_text(out / "tables.md", header + text)
+        write_json(out / "summary.json", {"args": vars(args), "summary": summary})
+        plots(results, cells, args, out)
+        print(header + text)
+        print(f"tables, plots and cells in {out}/")
     return 0
 
 

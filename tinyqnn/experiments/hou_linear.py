@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..utils import save_figure
-from .hou_common import add_cell_args, markdown_table, run_cells, subsample, write_json, write_text
+from .hou_common import add_cell_args, experiment_folder, markdown_table, run_cells, subsample, write_json, write_text
 
 SETTINGS: dict[str, dict[str, Any]] = {
     "FP": dict(grad_bits=None, clip=None), "SQ2": dict(grad_bits=2, clip=None), "SQ3": dict(grad_bits=3, clip=None),
@@ -161,15 +161,16 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"need seeds >= 1, iterations >= 1, every d >= 1; got {args.seeds}, {args.iterations}, {args.ds}")
     out = Path(args.out)
     cells = make_cells(args.ds, list(range(args.seeds)), args.iterations, args.variants)
-    results = run_cells(run_cell, cells, out, args, fresh=args.fresh, progress=not args.no_progress)
-    summary, text = summarise(results, args.ds, args.variants)
-    header = (f"# Hou et al. 2019, synthetic linear model: LAB weights, RMSProp lr 0.03/sqrt(t), batch 64, "
-              f"1 worker, {args.iterations} iterations, {args.seeds} seed(s)\n\n")
-    write_text(out / "tables.md", header + text)
-    write_json(out / "summary.json", {"args": {k: v for k, v in vars(args).items()}, "summary": summary})
-    plot(results, args.ds, args.variants, out)
-    print(header + text)
-    print(f"tables, plots and cells in {out}/")
+    with experiment_folder(out, "hou-linear", args):  # the run-manifest rule: never a user's own file
+        results = run_cells(run_cell, cells, out, args, fresh=args.fresh, progress=not args.no_progress)
+        summary, text = summarise(results, args.ds, args.variants)
+        header = (f"# Hou et al. 2019, synthetic linear model: LAB weights, RMSProp lr 0.03/sqrt(t), batch 64, "
+                  f"1 worker, {args.iterations} iterations, {args.seeds} seed(s)\n\n")
+        write_text(out / "tables.md", header + text)
+        write_json(out / "summary.json", {"args": {k: v for k, v in vars(args).items()}, "summary": summary})
+        plot(results, args.ds, args.variants, out)
+        print(header + text)
+        print(f"tables, plots and cells in {out}/")
     return 0
 
 

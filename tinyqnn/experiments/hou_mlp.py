@@ -21,7 +21,7 @@ import numpy as np
 
 from ..args import add_data_dir_arg
 from ..utils import save_figure
-from .hou_common import add_cell_args, markdown_table, run_cells, subsample, write_json, write_text
+from .hou_common import add_cell_args, experiment_folder, markdown_table, run_cells, subsample, write_json, write_text
 
 GRADIENTS = {"FP": None, "SQ3": 3}
 
@@ -78,37 +78,38 @@ def main(argv: list[str] | None = None) -> int:
                                              "gradient": g, "iterations": args.iterations, "workers": args.workers,
                                              "lr": args.lr, "seed": args.seed}}
              for d in args.hidden for g in GRADIENTS]
-    results = run_cells(run_cell, cells, out, args, fresh=args.fresh, progress=not args.no_progress)
-    rows, summary = [], {}
-    for d in args.hidden:
-        fp, sq = results[f"d{d}_FP"], results[f"d{d}_SQ3"]
-        summary[d] = {g: {k: results[f"d{d}_{g}"][k] for k in ("final_average_loss", "last_100_loss", "test_loss",
-                                                                "test_accuracy")} for g in GRADIENTS}
-        rows.append([d, f"{fp['final_average_loss']:.4f}", f"{sq['final_average_loss']:.4f}",
-                     f"{sq['final_average_loss'] / fp['final_average_loss']:.3f}",
-                     f"{fp['test_accuracy']:.2f}", f"{sq['test_accuracy']:.2f}",
-                     f"{sq['blowup']['W1']:.2f}", f"{sq['blowup']['W2']:.2f}"])
-    header = (f"# Hou et al. 2019, MLP with d hidden units on {args.dataset}: LAQ3 weights, {args.workers} workers x "
-              f"batch 64, RMSProp lr {args.lr}/sqrt(t), {args.iterations} iterations, seed {args.seed}\n\n")
-    text = header + markdown_table(
-        ["d", "avg train loss FP", "avg train loss SQ3", "SQ3 / FP", "test acc FP (%)", "test acc SQ3 (%)",
-         "SQ3 blow-up W1", "SQ3 blow-up W2"], rows)
-    write_text(out / "tables.md", text)
-    write_json(out / "summary.json", {"args": vars(args), "summary": summary})
-    import matplotlib.pyplot as plt  # the default backend: a notebook keeps its inline figures
+    with experiment_folder(out, "hou-mlp", args):  # the run-manifest rule: never a user's own file
+        results = run_cells(run_cell, cells, out, args, fresh=args.fresh, progress=not args.no_progress)
+        rows, summary = [], {}
+        for d in args.hidden:
+            fp, sq = results[f"d{d}_FP"], results[f"d{d}_SQ3"]
+            summary[d] = {g: {k: results[f"d{d}_{g}"][k] for k in ("final_average_loss", "last_100_loss", "test_loss",
+                                                                    "test_accuracy")} for g in GRADIENTS}
+            rows.append([d, f"{fp['final_average_loss']:.4f}", f"{sq['final_average_loss']:.4f}",
+                         f"{sq['final_average_loss'] / fp['final_average_loss']:.3f}",
+                         f"{fp['test_accuracy']:.2f}", f"{sq['test_accuracy']:.2f}",
+                         f"{sq['blowup']['W1']:.2f}", f"{sq['blowup']['W2']:.2f}"])
+        header = (f"# Hou et al. 2019, MLP with d hidden units on {args.dataset}: LAQ3 weights, {args.workers} workers x "
+                  f"batch 64, RMSProp lr {args.lr}/sqrt(t), {args.iterations} iterations, seed {args.seed}\n\n")
+        text = header + markdown_table(
+            ["d", "avg train loss FP", "avg train loss SQ3", "SQ3 / FP", "test acc FP (%)", "test acc SQ3 (%)",
+             "SQ3 blow-up W1", "SQ3 blow-up W2"], rows)
+        write_text(out / "tables.md", text)
+        write_json(out / "summary.json", {"args": vars(args), "summary": summary})
+        import matplotlib.pyplot as plt  # the default backend: a notebook keeps its inline figures
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for i, d in enumerate(args.hidden):
-        for g, ls in (("FP", "-"), ("SQ3", "--")):
-            r = results[f"d{d}_{g}"]
-            ax.plot(r["iterations"], r["average_loss"], ls, color=f"C{i}", label=f"d = {d}, {g}")
-    ax.set(xscale="log", xlabel="iteration t", ylabel="average training loss Σf/t",
-           title=f"MLP on {args.dataset}, LAQ3 weights")
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    save_figure(fig, out / "curves.png")
-    print(text)
-    print(f"tables, plots and cells in {out}/")
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for i, d in enumerate(args.hidden):
+            for g, ls in (("FP", "-"), ("SQ3", "--")):
+                r = results[f"d{d}_{g}"]
+                ax.plot(r["iterations"], r["average_loss"], ls, color=f"C{i}", label=f"d = {d}, {g}")
+        ax.set(xscale="log", xlabel="iteration t", ylabel="average training loss Σf/t",
+               title=f"MLP on {args.dataset}, LAQ3 weights")
+        ax.legend(fontsize=7, ncol=2)
+        fig.tight_layout()
+        save_figure(fig, out / "curves.png")
+        print(text)
+        print(f"tables, plots and cells in {out}/")
     return 0
 
 

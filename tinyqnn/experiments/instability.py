@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..train.checkpoint import read_checkpoint_meta
-from ..utils import atomic_write_bytes, save_figure
+from ..utils import atomic_write_bytes, output_folder, save_figure
 from .table1 import EpochLoader, GridConfig, build_model, cell_name, load_data
 
 QUICK_GRID_OUT = Path("results/table1-quick")
@@ -264,12 +264,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=positive_float, default=1e-5, help="learning rate (default 1e-5, as in the paper)")
     p.add_argument("--momentum", type=non_negative_float, default=0.9, help="SGD momentum (default 0.9)")
     p.add_argument("--out", default=None, help="default results/instability (quick: results/instability-quick)")
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty --out that is not an instability run (replacing files of the same names)")
     add_data_dir_arg(p, "the --data-dir the grid was run with (its grid.json)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     p.add_argument("--quick", action="store_true", help="2 epochs from a quick-grid cell (trained first if missing)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     return p
+
+
+#: the files of ``run_instability`` besides each run's own folder
+OUTPUT_FILES = ("instability.csv", "instability.json", "verdict.md", "instability.png")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -286,10 +292,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         table1.main(["--quick", "--bits", str(args.bits), "--stes", "clipped_relu", "--out", str(grid_out),
                      "--no-plots", "--seed", str(args.seed)] + (["--no-progress"] if args.no_progress else []))
     try:
-        result = run_instability(source, out, epochs=epochs, lr=args.lr, momentum=args.momentum,
-                                 switch_to=args.switch_to, seed=args.seed, data_dir=args.data_dir,
-                                 progress=not args.no_progress, plots=not args.no_plots,
-                                 log=lambda s: print(s, flush=True))
+        with output_folder(out, "instability", args.force, OUTPUT_FILES):  # never a user's own file
+            result = run_instability(source, out, epochs=epochs, lr=args.lr, momentum=args.momentum,
+                                     switch_to=args.switch_to, seed=args.seed, data_dir=args.data_dir,
+                                     progress=not args.no_progress, plots=not args.no_plots,
+                                     log=lambda s: print(s, flush=True))
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

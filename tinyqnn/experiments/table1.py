@@ -520,14 +520,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = config_from_args(args)
         out = Path(args.out or ("results/table1-quick" if cfg.quick else "results/table1"))
         # the grid resumes its own runs (a manifest, or grid.json from before manifests); nothing else without --force
-        if folder_state(out) == "foreign" and not (out / "grid.json").is_file() and not args.force:
+        grid = (out / "grid.json").is_file()  # a grid's folder, with or without a manifest (runs before them)
+        if folder_state(out) == "foreign" and not grid and not args.force:
             raise RunFolderError(f"{out} is not empty and is not a tinyqnn grid (it holds {describe_folder(out)}); "
                                  "choose another --out, or pass --force to write the grid's files into it")
         cells = cfg.cells()
         print(f"Table 1 grid on {cfg.dataset}{' (quick)' if cfg.quick else ''}: {len(cells)} cells "
               f"({', '.join(cells)}) -> {out}/", flush=True)
         start = time.perf_counter()
-        with recording_run(out, "grid"):
+        with recording_run(out, "grid", replace_unlisted=grid or args.force):
             run_grid(cfg, out, progress=not args.no_progress, plots=not args.no_plots,
                      log=lambda s: print(s, flush=True))
     except USER_ERRORS as error:  # another configuration in --out, missing data, a diverged cell, ...

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..utils import atomic_write_bytes, save_figure
+from ..utils import atomic_write_bytes, claim_folder, output_folder, save_figure
 
 STES = ("identity", "relu", "clipped_relu")
 #: teacher: m = 5 patches, n = 4 inputs; (1^T v*)^2 = 4 < (m + 1)|v*|^2 / 2 = 7.02, so spurious minima
@@ -133,10 +133,16 @@ def write_figures(result: dict[str, Any], out: str | Path) -> list[Path]:
     return paths
 
 
+#: what ``write_figures`` writes
+OUTPUT_FILES = ("inner_products.png", "loss_curves.png", "spurious_minimum.png", "theory.json")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tinyqnn theory-figures", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="results/theory", help="output folder (default results/theory)")
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty --out that is not a theory-figures run (replacing files of the same names)")
     p.add_argument("--steps", type=int, default=1200, help="descent steps for (a) and (b)")
     p.add_argument("--spurious-steps", type=int, default=400, help="descent steps for (c)")
     p.add_argument("--lr", type=float, default=0.05,
@@ -151,8 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     steps, starts = (400, 3) if args.quick else (args.steps, args.starts)
     t0 = time.perf_counter()
+    claim_folder(args.out, "theory-figures", args.force, OUTPUT_FILES)  # refused before the work, not after
     result = run_theory(steps=steps, lr=args.lr, starts=starts, seed=args.seed, spurious_steps=args.spurious_steps)
-    paths = write_figures(result, args.out)
+    with output_folder(args.out, "theory-figures", args.force, OUTPUT_FILES):  # never a user's own file
+        paths = write_figures(result, args.out)
     s = result["summary"]
     for ste in STES:
         sp, ip = s["spurious_minimum"][ste], s["inner_products"][ste]

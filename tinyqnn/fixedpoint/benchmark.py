@@ -97,6 +97,9 @@ def _naive_forward(imodel: Any, pixels: np.ndarray, naive_conv2d: Any, naive_lin
     return x
 
 
+COMMAND = "fixedpoint bench"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tinyqnn fixedpoint bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -106,7 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=int, default=10_000, help="how many test images (default: all 10,000)")
     p.add_argument("--naive-images", type=int, default=2)
     p.add_argument("--json", default=None, help="also write the numbers to this file")
+    p.add_argument("--force", action="store_true", help="replace a --json file that this benchmark did not write")
     args = p.parse_args(argv)
+    if args.json:  # refused now, not after the measurements
+        from ..utils import RunFolderError, output_file, written_by
+
+        try:
+            output_file(args.json, COMMAND, lambda path: written_by(path, COMMAND), args.force)
+        except RunFolderError as error:
+            p.error(str(error))
     if args.checkpoint:
         from ..train import load_model  # the checkpoint's own record of its quantization setup
 
@@ -141,9 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  naive Python MAC loop              {r['naive_images_per_second']:10,.2f} images/s "
           f"({r['naive_images']} images)")
     if args.json:
-        from ..utils import atomic_write_bytes
+        from ..utils import atomic_write_bytes, tag
 
-        atomic_write_bytes(Path(args.json), json.dumps(r, indent=2).encode())
+        atomic_write_bytes(Path(args.json), json.dumps(tag(r, COMMAND), indent=2).encode())
     return 0
 
 

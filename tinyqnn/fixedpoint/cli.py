@@ -19,8 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from ..args import add_data_dir_arg
+from ..utils import atomic_write_bytes, claim_folder, output_folder
 
 DATASETS = ("mnist", "fashion-mnist", "mnist-subset", "fashion-mnist-subset")
+#: the command recorded in the manifest of a folder that ``sweep`` and ``report`` write (they share one folder)
+FOLDER_COMMAND = "fixedpoint"
+SWEEP_FILES = ("sweep.json", "sweep.png")
+REPORT_FILES = ("report.json", "layers.md", "lenet_int.npz")
 
 
 def _test_set(name: str, data_dir: str | None, limit: int | None = None) -> Any:
@@ -59,8 +64,6 @@ def _progress(total: int, enabled: bool, desc: str):
 
 
 def _write_json(path: Path, payload: Any) -> None:
-    from ..utils import atomic_write_bytes
-
     atomic_write_bytes(path, (json.dumps(payload, indent=2, default=_jsonable) + "\n").encode())
 
 
@@ -75,10 +78,14 @@ def _jsonable(value: Any) -> Any:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .convert import convert_lenet, save_integer_model
-
     from .. import data
+    from ..utils import output_file
+    from .convert import convert_lenet, is_integer_model_file, save_integer_model
 
+    if Path(args.out).suffix != ".npz":
+        raise ValueError(f"--out {args.out}: an integer model is written as a .npz file; name it NAME.npz")
+    # never the checkpoint itself, nor a file that is not an integer model (unless --force)
+    output_file(args.out, "fixedpoint convert", is_integer_model_file, args.force, inputs=(args.checkpoint,))
     model, meta = _load_checkpoint_model(args.checkpoint)
     norm = data.FashionMNIST if args.dataset.startswith("fashion") else data.MNIST  # its mean / std (no file read)
     imodel = convert_lenet(model, args.weight_bits, not args.per_tensor, args.method, mean=norm.mean, std=norm.std,
@@ -132,12 +139,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         bar.update(1)
         bar.write(line) if not args.no_progress else print(line, flush=True)
 
-    rows = accumulator_sweep(imodel, test.images, test.labels, widths, method=args.method, log=log)
-    bar.close()
     out = Path(args.out)
-    _write_json(out / "sweep.json", {"model": str(args.model), "dataset": args.dataset, "images": len(test),
-                                     "method": args.method or imodel.method, "rows": rows})
-    plot_sweep(rows, out / "sweep.png", title=f"integer LeNet-5, {len(test):,} {args.dataset} test images")
+    with output_folder(out, FOLDER_COMMAND, args.force, SWEEP_FILES):  # refused before the sweep runs
+        rows = accumulator_sweep(imodel, test.images, test.labels, widths, method=args.method, log=log)
+        bar.close()
+        _write_json(out / "sweep.json", {"model": str(args.model), "dataset": args.dataset, "images": len(test),
+                                         "method": args.method or imodel.method, "rows": rows})
+        plot_sweep(rows, out / "sweep.png", title=f"integer LeNet-5, {len(test):,} {args.dataset} test images")
     print(f"sweep table and plot in {out}/ (sweep.json, sweep.png)")
     return 0
 
@@ -146,6 +154,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .convert import convert_lenet, save_integer_model
     from .report import format_layer_report, layer_report, run_integer_report, summary_line
 
+    out = Path(args.out)
+    claim_folder(out, FOLDER_COMMAND, args.force, REPORT_FILES)  # before any work
     model, meta = _load_checkpoint_model(args.checkpoint)
     float_model = _load_checkpoint_model(args.float_checkpoint)[0] if args.float_checkpoint else None
     test = _test_set(args.dataset, args.data_dir, args.limit)
@@ -154,13 +164,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     report = run_integer_report(model, test, args.weight_bits, not args.per_tensor, args.method,
                                 float_model=float_model, integer_model=imodel)
     rows = layer_report(imodel, test.images)
-    out = Path(args.out)
-    _write_json(out / "report.json", {"checkpoint": str(args.checkpoint), "dataset": args.dataset,
-                                      "accuracy": report, "layers": rows})
-    from ..utils import atomic_write_bytes
-
-    atomic_write_bytes(out / "layers.md", (format_layer_report(rows) + "\n").encode())
-    save_integer_model(imodel, out / "lenet_int.npz")
+    with output_folder(out, FOLDER_COMMAND, args.force, REPORT_FILES):
+        _write_json(out / "report.json", {"checkpoint": str(args.checkpoint), "dataset": args.dataset,
+                                          "accuracy": report, "layers": rows})
+        atomic_write_bytes(out / "layers.md", (format_layer_report(rows) + "\n").encode())
+        save_integer_model(imodel, out / "lenet_int.npz")
     print(format_layer_report(rows))
     print()
     print(summary_line(report))
@@ -193,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("convert", help="checkpoint -> integer model (.npz)")
     p.add_argument("checkpoint", help="a checkpoint of an activation-quantized LeNet-5")
-    p.add_argument("--out", required=True, help="the integer model file to write (.npz)")
+    p.add_argument("--out", required=True, help="the integer model file to write (.npz); an existing file is "
+                   "replaced only if it is an integer model (never the checkpoint itself)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file that is not an integer model")
     p.add_argument("--dataset", choices=DATASETS, default="mnist", help="whose normalisation the inputs had")
     weight_args(p)
     p.set_defaults(func=cmd_convert)
@@ -210,7 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     integer_model_args(p)
     p.add_argument("--min-bits", type=int, default=12, help="narrowest accumulator (default 12)")
     p.add_argument("--max-bits", type=int, default=32, help="widest accumulator (default 32)")
-    p.add_argument("--out", default="runs/fixedpoint", help="folder for the JSON, tables and plots")
+    p.add_argument("--out", default="runs/fixedpoint", help="folder for the JSON, tables and plots (a new or "
+                   "empty folder, or one that sweep/report wrote; rerunning replaces only their files)")
+    p.add_argument("--force", action="store_true", help="write into a non-empty folder that sweep/report did not "
+                   "write, replacing files of the same names")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     p.set_defaults(func=cmd_sweep)
 
@@ -219,7 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--float-checkpoint", default=None, help="a float baseline for the first column")
     data_args(p)
     weight_args(p)
-    p.add_argument("--out", default="runs/fixedpoint", help="folder for the JSON, tables and plots")
+    p.add_argument("--out", default="runs/fixedpoint", help="folder for the JSON, tables and plots (a new or "
+                   "empty folder, or one that sweep/report wrote; rerunning replaces only their files)")
+    p.add_argument("--force", action="store_true", help="write into a non-empty folder that sweep/report did not "
+                   "write, replacing files of the same names")
     p.set_defaults(func=cmd_report)
 
     sub.add_parser("bench", help="integer vs float inference throughput (see `bench --help`)", add_help=False)

@@ -376,3 +376,14 @@ def _load_layer(entry: dict[str, Any], arrays: dict[str, np.ndarray]) -> IntLaye
                     thresholds=values["thresholds"])
 
 
+
+
+def is_integer_model_file(path: str | Path) -> bool:
+    """True if ``path`` is a .npz archive whose ``meta`` names this module's integer-model format (any version):
+    a file ``convert`` wrote and may replace. Reads only the small ``meta`` entry."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            meta = json.loads(str(archive["meta"])) if "meta" in archive.files else None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, json.JSONDecodeError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == FORMAT

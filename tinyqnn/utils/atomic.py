@@ -81,6 +81,8 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     ``recording_run`` marks, the finished file is added to the run's manifest.
     """
     dest = Path(dest)
+    for run in _RECORDING:  # inside a run folder: never a user's own file of the same name
+        run.check_replace(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     folder = str(dest.parent.resolve())
     if folder not in _CLEANED:

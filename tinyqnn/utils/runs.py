@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,17 +21,34 @@ class RunFolderError(ValueError):
 
 
 class _RunRecord:
-    """The manifest of one run folder; ``atomic_path`` reports every file it completes inside it."""
+    """The manifest of one run folder; ``atomic_path`` asks it before replacing a file inside the folder
+    (``check_replace``) and reports every file it completes there (``record``)."""
 
-    def __init__(self, directory: Path, command: str, files: list[str]):
+    def __init__(self, directory: Path, command: str, files: list[str], listed: list[str],
+                 replace_unlisted: bool = False):
         self.directory, self.command, self.files = directory, command, set(files)
+        self.listed = set(listed)  # what any tinyqnn command had recorded here when the run began
+        self.replace_unlisted = replace_unlisted
+
+    def _relative(self, dest: Path) -> str | None:
+        try:
+            return dest.resolve().relative_to(self.directory.resolve()).as_posix()
+        except ValueError:  # written outside this run's folder
+            return None
+
+    def check_replace(self, dest: Path) -> None:
+        """Refuse to replace a file inside the run folder that no tinyqnn run recorded: the user's own."""
+        rel = self._relative(dest)
+        if rel is None or rel == RUN_MANIFEST or self.replace_unlisted or rel in self.files or rel in self.listed:
+            return
+        if dest.exists() or dest.is_symlink():
+            raise RunFolderError(f"{dest} already exists and was not written by tinyqnn {self.command} "
+                                 f"(it is not listed in {self.directory / RUN_MANIFEST}); move it away, choose "
+                                 "another --out, or pass --force to replace it")
 
     def record(self, dest: Path) -> None:
-        try:
-            rel = dest.resolve().relative_to(self.directory.resolve()).as_posix()
-        except ValueError:  # written outside this run's folder
-            return
-        if rel != RUN_MANIFEST and rel not in self.files:
+        rel = self._relative(dest)
+        if rel is not None and rel != RUN_MANIFEST and rel not in self.files:
             self.files.add(rel)
             self.save()
 
@@ -115,18 +132,23 @@ def remove_run_files(directory: str | os.PathLike, also: tuple[str, ...] = (), o
 
 
 @contextmanager
-def recording_run(directory: str | os.PathLike, command: str) -> Iterator[Path]:
+def recording_run(directory: str | os.PathLike, command: str, replace_unlisted: bool = False) -> Iterator[Path]:
     """Mark ``directory`` as a tinyqnn run of ``command`` and record in its manifest every file that
     ``atomic_path`` completes inside it until the block ends (files of an earlier run are kept listed).
 
+    Inside the block, ``atomic_path`` refuses (``RunFolderError``) to replace a file in the folder that no
+    tinyqnn run listed there: a user's own file of the same name. ``replace_unlisted`` (the command's
+    ``--force``, or a run from before manifests) lets it replace such files.
     The manifest is written before anything else, so a run that is killed still marks its folder.
     """
     directory = Path(directory)
     created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
     earlier = run_manifest(directory) or {}
+    listed = earlier.get("files", [])
     # another command's files are not this run's to replace later: start a new list then
-    record = _RunRecord(directory, command, earlier.get("files", []) if earlier.get("command") == command else [])
+    record = _RunRecord(directory, command, listed if earlier.get("command") == command else [], listed,
+                        replace_unlisted)
     record.save()
     _RECORDING.append(record)
     try:
@@ -140,3 +162,78 @@ def recording_run(directory: str | os.PathLike, command: str) -> Iterator[Path]:
                     directory.rmdir()
                 except OSError:  # something else appeared in it meanwhile
                     pass
+
+
+def refuse_foreign(out: str | os.PathLike, command: str) -> None:
+    """Raise the ``RunFolderError`` for a non-empty ``out`` that is not a run of ``command``."""
+    manifest = run_manifest(out)
+    what = f"a tinyqnn {manifest['command']} run" if manifest else "not a tinyqnn run"
+    raise RunFolderError(f"{out} is not empty and is not a {command} run ({what}: {describe_folder(out)}); "
+                         f"{command} writes only into a new or empty folder or one of its own runs: choose "
+                         f"another --out, or pass --force to write into it anyway (only {command}'s own files "
+                         "are replaced, nothing else is touched)")
+
+
+def claim_folder(out: str | os.PathLike, command: str, force: bool = False, writes: tuple[str, ...] = ()) -> None:
+    """Check, before any work, that ``command`` may write into the folder ``out`` (``RunFolderError`` if not).
+
+    A new or empty folder, or one of ``command``'s own runs, may be written into; any other non-empty folder
+    needs ``force``. ``writes``: the relative paths the command will write; one that exists there but no
+    tinyqnn run recorded (a user's own file of that name) also needs ``force``.
+    """
+    if folder_state(out, command) == "foreign" and not force:
+        refuse_foreign(out, command)
+    if force:
+        return
+    listed = set((run_manifest(out) or {"files": []})["files"])
+    clash = [rel for rel in writes if rel not in listed and (path := _inside(Path(out), rel)) is not None
+             and (path.exists() or path.is_symlink())]
+    if clash:
+        raise RunFolderError(f"{out} holds {', '.join(clash)}, which tinyqnn {command} did not write and would "
+                             "replace; move it away, choose another --out, or pass --force")
+
+
+@contextmanager
+def output_folder(out: str | os.PathLike, command: str, force: bool = False,
+                  writes: tuple[str, ...] = ()) -> Iterator[Path]:
+    """The run-manifest rule for a command that writes its results into the folder ``out``: ``claim_folder``,
+    then ``recording_run``. Rerunning replaces only the files the earlier run recorded; a user's file under a
+    name the command writes is never replaced without ``force``, even one the command did not announce."""
+    claim_folder(out, command, force, writes)
+    with recording_run(out, command, replace_unlisted=force) as directory:
+        yield directory
+
+
+def output_file(path: str | os.PathLike, command: str, is_own: Callable[[Path], bool], force: bool = False,
+                inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
+    """Check that a command may write its single output file ``path``; returns it as a Path.
+
+    Refused (``RunFolderError``): a path that is one of the command's ``inputs`` (always: that would destroy
+    what it reads), a folder, and an existing file that ``is_own`` does not recognise as one this kind of
+    command wrote (unless ``force``).
+    """
+    path = Path(path)
+    for source in inputs:
+        if path.exists() and Path(source).exists() and os.path.samefile(path, source):
+            raise RunFolderError(f"--out {path} is the input {source}; {command} would replace what it reads: "
+                                 "choose another --out")
+    if path.is_dir():
+        raise RunFolderError(f"--out {path} is a folder; {command} writes one file: name the file")
+    if (path.exists() or path.is_symlink()) and not force and not is_own(path):
+        raise RunFolderError(f"{path} already exists and is not a file tinyqnn {command} wrote; choose another "
+                             "--out, or pass --force to replace it")
+    return path
+
+
+def written_by(path: Path, command: str) -> bool:
+    """True if ``path`` is a JSON object whose ``tinyqnn_command`` is ``command`` (see ``tag``)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("tinyqnn_command") == command
+
+
+def tag(payload: dict[str, Any], command: str) -> dict[str, Any]:
+    """``payload`` marked as written by tinyqnn ``command``, so that a rerun may replace the file."""
+    return {"tinyqnn_command": command, **payload}
