@@ -162,3 +162,23 @@ def test_a_worker_killed_more_often_than_dask_allows_stops_the_run():
     # the run stopped after iteration 1, with exactly the weights of a clean 1-iteration run
     clean, h_clean = train(LinearProblem(d=10), TrainConfig(**{**cfg.__dict__, "iterations": 1}))
     assert seen["t"] == 1 and seen["loss"] == h_clean.loss and np.array_equal(seen["w"], clean.params[0])
+
+
+def test_dask_mlp_equals_in_process_whatever_blas_threads_this_process_has(executor, blas_threads_restored):
+    """A layer wide enough for a threaded GEMM: run in process with 2 BLAS threads, on the workers with Dask's
+    one; every worker step uses the configuration's BLAS threads, so the float32 sums and the weights agree."""
+    from threadpoolctl import threadpool_limits
+
+    from tinyqnn.utils import get_num_threads
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("needs 2 cores for a threaded GEMM")
+    p = MLPProblem.from_datasets(512, mnist_subset(True), mnist_subset(False), workers=2, batch_size=64)
+    cfg = TrainConfig(workers=2, iterations=3, weight_bits=3, grad_bits=3, optimizer="adam", lr=0.01)
+    with threadpool_limits(2, user_api="blas"):
+        assert get_num_threads() == 2
+        local, h_local = train(p, cfg)
+        assert get_num_threads() == 2  # restored after each worker step
+    remote, h_remote = train(p, cfg, executor=executor)
+    assert all(np.array_equal(a, b) for a, b in zip(local.params, remote.params))
+    assert h_local.loss == h_remote.loss

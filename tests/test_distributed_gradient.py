@@ -163,3 +163,54 @@ def test_unpack_rejects_a_short_payload():
         unpack_codes(b"\x00", 3, 5)
     with pytest.raises(ValueError, match="float32"):
         encode_codes(np.array([1]), 2, 0.1)  # 0.1 is not a float32 value
+
+
+# ---------------------------------------------------------------------- issue 20: silent wrong results
+@pytest.mark.parametrize("bits", [9, 12])
+def test_codes_wider_than_int8_are_refused(bits):
+    from tinyqnn.distributed import TrainConfig
+    from tinyqnn.quant.loss_aware import laq, laq_2018_alpha, loss_aware_quantize
+
+    g = np.linspace(-1, 1, 50)
+    with pytest.raises(ValueError, match="at most 8"):
+        stochastic_quantize_codes(g, bits, np.random.default_rng(0))
+    for solver in (laq, laq_2018_alpha, lambda w, D, b: loss_aware_quantize(w, D, b)):
+        with pytest.raises(ValueError, match="at most 8"):
+            solver(g, None, bits)
+    with pytest.raises(ValueError, match="at most 8"):
+        TrainConfig(grad_bits=bits)
+    with pytest.raises(ValueError, match="at most 8"):
+        TrainConfig(weight_bits=bits)
+
+
+def test_eight_bit_codes_still_hold_every_level():
+    g = np.linspace(-1, 1, 255)
+    codes, s = stochastic_quantize_codes(g, 8, np.random.default_rng(0))
+    assert codes.min() == -127 and codes.max() == 127 and s == 1.0
+
+
+@pytest.mark.parametrize("g", [np.array([0.7]), np.full((3, 4), -2.5), np.array([5.0, 5.0])])
+def test_clipping_a_gradient_with_zero_spread_leaves_it_unchanged(g):
+    """sigma = 0: every entry equals the mean, there is no tail to clip (Proposition 3's bias d sigma^2 F(c) = 0)."""
+    clipped, sigma = clip_gradient(g, 3.0)
+    assert sigma == 0 and np.array_equal(clipped, g) and clipped is not g
+
+
+def test_a_one_coordinate_linear_problem_with_clipping_moves():
+    from tinyqnn.distributed import LinearProblem, TrainConfig, train
+
+    problem = LinearProblem(d=1)
+    cfg = TrainConfig(workers=1, iterations=20, weight_bits=None, grad_bits=2, clip=3.0)
+    server, history = train(problem, cfg)
+    assert not np.array_equal(server.params[0], problem.init_params(cfg.seed)[0])
+    assert history.loss[-1] < history.loss[0]
+
+
+@pytest.mark.parametrize("peak", [1e39, 3.5e38])
+def test_gradients_beyond_float32_are_a_clear_error_not_nan(peak):
+    g = np.array([1.0, -peak, 2.0])
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        stochastic_quantize(g, 2, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        encode_float(g)
+    assert float32_scale(float(np.finfo(np.float32).max)) == float(np.finfo(np.float32).max)

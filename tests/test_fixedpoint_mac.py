@@ -122,3 +122,60 @@ def test_operand_widths_are_checked_when_declared():
         int_conv2d(np.zeros((1, 1, 3, 3), dtype=int), np.full((1, 1, 3, 3), 2), operand_bits=(8, False, 2, True))
     with pytest.raises(ValueError, match="weight width"):
         int_linear(x, w, operand_bits=(8, False, 17, True))
+
+
+# ---------------------------------------------------------------------- the most negative operand (issue 20)
+@pytest.mark.parametrize("mode", ["wrap", "saturate"])
+@pytest.mark.parametrize("x, w, acc_bits", [
+    (np.full((1, 4), 255, np.uint8), np.full((1, 4), -128, np.int8), 16),  # 255 * -128 * 4 = -130,560
+    (np.full((2, 3), 7, np.uint8), np.full((2, 3), -32768, np.int16), 18),  # int16's most negative value
+    (np.array([[3, -128, 5]], np.int8), np.array([[-128, -128, 127]], np.int8), 14),  # -128 * -128 as well
+])
+def test_the_most_negative_operand_overflows_as_the_loop_says(x, w, acc_bits, mode):
+    """np.abs(np.int8(-128)) is -128: a bound built on it missed every overflow of such a product."""
+    acc, counts = int_linear(x, w, acc_bits=acc_bits, overflow=mode)
+    ref_acc, ref_counts = naive_linear(x.astype(np.int64), w.astype(np.int64), acc_bits=acc_bits, overflow=mode)
+    np.testing.assert_array_equal(acc, ref_acc)
+    np.testing.assert_array_equal(counts, ref_counts)
+    assert counts.sum() > 0
+
+
+def test_the_most_negative_weight_overflows_in_a_convolution_as_the_loop_says():
+    x = np.full((1, 1, 3, 3), 255, np.uint8)
+    w = np.full((1, 1, 2, 2), -128, np.int8)
+    for mode in ("wrap", "saturate"):
+        acc, counts = int_conv2d(x, w, acc_bits=16, overflow=mode)
+        ref_acc, ref_counts = naive_conv2d(x.astype(np.int64), w.astype(np.int64), acc_bits=16, overflow=mode)
+        np.testing.assert_array_equal(acc, ref_acc)
+        np.testing.assert_array_equal(counts, ref_counts)
+        assert counts.min() > 0
+
+
+def test_magnitude_widens_before_taking_the_absolute_value():
+    from tinyqnn.fixedpoint.intrep import magnitude
+
+    assert magnitude(np.array([-128], np.int8))[0] == 128 and magnitude(np.array([-32768], np.int16))[0] == 32768
+    with pytest.raises(ValueError, match="-2\\*\\*63 has no int64 magnitude"):
+        magnitude(np.array([np.iinfo(np.int64).min]))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 0.5])
+def test_non_integer_operands_are_refused_even_without_declared_widths(bad):
+    x = np.array([[1.0, bad, 3.0]])
+    with pytest.raises(ValueError, match="activations"):
+        int_linear(x, np.ones((2, 3), np.int8))
+    with pytest.raises(ValueError, match="weights"):
+        int_linear(np.ones((1, 3)), np.array([[1.0, bad, 3.0]]))
+    with pytest.raises(ValueError, match="activations"):
+        int_conv2d(np.full((1, 1, 3, 3), bad), np.ones((1, 1, 2, 2), np.int8))
+
+
+def test_thresholds_refuse_a_nan_offset_and_never_wrap_to_int64_min():
+    from tinyqnn.fixedpoint.thresholds import compute_thresholds
+
+    with pytest.raises(ValueError, match="threshold offsets B must be finite"):
+        compute_thresholds(np.array([0.5, 0.5]), np.array([0.0, np.nan]), 2)
+    with pytest.raises(ValueError, match="multipliers must be finite"):
+        compute_thresholds(np.array([np.nan]), np.array([0.0]), 2)
+    t = compute_thresholds(np.array([1e-30]), np.array([0.0]), 2)  # thresholds far beyond any accumulator
+    assert t.min() > 0 and t.max() == 2 ** 62  # never reached, rather than INT64_MIN (always reached)

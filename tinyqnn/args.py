@@ -38,6 +38,36 @@ def non_negative_float(text: str) -> float:
     return _number(float, text, 0.0)
 
 
+def int_in(lo: int, hi: int):
+    """An argparse type: a whole number in ``lo..hi`` (e.g. a bit width the integer unit implements)."""
+    def parse(text: str) -> int:
+        value = _number(int, text, lo)
+        if value > hi:
+            raise argparse.ArgumentTypeError(f"must be in {lo}..{hi}, got {text}")
+        return value
+    parse.__name__ = f"int_in_{lo}_{hi}"  # argparse names the type in some messages
+    return parse
+
+
+def physical_memory_bytes() -> int | None:
+    """This machine's RAM in bytes, or None where the OS does not say."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits_memory(p: argparse.ArgumentParser, option: str, value: int, bytes_needed: float, what: str) -> None:
+    """``p.error`` when a size option asks for more memory than the machine has, before anything is allocated:
+    otherwise NumPy raises MemoryError deep inside a run, or the OS kills the process."""
+    ram = physical_memory_bytes()
+    if ram is not None and bytes_needed > ram:
+        p.error(f"{option} {value} needs about {bytes_needed / 2**30:,.1f} GiB ({what}), more than this machine's "
+                f"{ram / 2**30:.1f} GiB of memory")
+
+
 def existing_dir(text: str) -> str:
     """An explicit ``--data-dir`` must exist: a typo would otherwise fall back to the cache unnoticed."""
     if not Path(text).is_dir():

@@ -22,21 +22,32 @@ from .packing import Message
 from .training import TrainConfig, WorkerFailure, WorkerReply, worker_step
 
 
+class MissingExtraError(ImportError, RuntimeError):
+    """An optional extra is not installed. A RuntimeError too, so the command line prints it as one line."""
+
+
 def _import_distributed():
     try:
         import distributed
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError("the Dask backend needs the optional extra: pip install 'tinyqnn[distributed]' "
-                          "(dask[distributed])") from error
+    except ImportError as error:
+        raise MissingExtraError(f"the Dask backend (--dask, --scheduler) needs the optional extra 'distributed' "
+                                f"({error}): in the tinyqnn folder run pip install -e \".[distributed]\"") from error
     return distributed
 
 
 class DaskExecutor:
     """Run workers on Dask. Args: address (a scheduler; None = a new LocalCluster), n_workers / threads_per_worker
-    for the LocalCluster, client (an existing ``distributed.Client``, left open)."""
+    for the LocalCluster, client (an existing ``distributed.Client``, left open), connect_timeout: seconds to wait
+    for the scheduler at ``address`` before failing with an ``OSError`` that names it."""
 
     def __init__(self, address: str | None = None, n_workers: int = 2, threads_per_worker: int = 1,
-                 client: Any = None, **cluster_kwargs: Any):
+                 client: Any = None, connect_timeout: float = 10.0, **cluster_kwargs: Any):
+        for name, value in (("n_workers", n_workers), ("threads_per_worker", threads_per_worker)):
+            # a LocalCluster of 0 workers accepts tasks and never runs them: refuse it before it waits forever
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not connect_timeout > 0:
+            raise ValueError(f"connect_timeout must be > 0 seconds, got {connect_timeout!r}")
         distributed = _import_distributed()
         self._own_cluster = self._own_client = None
         if client is not None:
@@ -47,8 +58,13 @@ class DaskExecutor:
                 cluster_kwargs.setdefault("dashboard_address", ":0")
                 self._own_cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
                                                              processes=True, **cluster_kwargs)
-                address = self._own_cluster
-            self.client = self._own_client = distributed.Client(address)
+                self.client = self._own_client = distributed.Client(self._own_cluster)
+            else:
+                try:
+                    self.client = self._own_client = distributed.Client(address, timeout=connect_timeout)
+                except (OSError, TimeoutError) as error:
+                    raise OSError(f"no Dask scheduler answered at {address} within {connect_timeout:g} s "
+                                  f"(is `dask scheduler` running there, and is the address right?): {error}") from None
         self._problem = None
 
     def setup(self, problem: Any) -> None:

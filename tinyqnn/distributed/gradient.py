@@ -23,11 +23,13 @@ import math
 import numpy as np
 
 from ..quant.activation import check_bits
+from ..quant.loss_aware import MAX_CODE_BITS
 
 
 def check_grad_bits(bits: int) -> int:
-    """Gradient bits as an int >= 2 (1 bit leaves no magnitude level: k = 2^0 - 1 = 0), else a ValueError."""
-    bits = check_bits(bits, minimum=1)
+    """Gradient bits as an int in 2..8, else a ValueError: 1 bit leaves no magnitude level (k = 2^0 - 1 = 0), and
+    the codes are int8 (k = 127 at m = 8; m = 9 would overflow them)."""
+    bits = check_bits(bits, minimum=1, maximum=MAX_CODE_BITS)
     if bits < 2:
         raise ValueError(f"gradient bits must be >= 2 for SQm (sign + at least one magnitude level, "
                          f"k = 2^(m-1) - 1 = {2 ** (bits - 1) - 1} for m = {bits})")
@@ -52,8 +54,15 @@ def _check_finite(g: np.ndarray) -> np.ndarray:
     return g
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def float32_scale(s: float) -> float:
-    """``s`` rounded *up* to a float32 (the scale travels as 32 bits; up keeps |g| / s <= 1)."""
+    """``s`` rounded *up* to a float32 (the scale travels as 32 bits; up keeps |g| / s <= 1). A ValueError when
+    ``s`` is beyond float32's range: the scale would become inf and every decoded value NaN."""
+    if not s <= FLOAT32_MAX:
+        raise ValueError(f"gradient scale {s:g} is beyond float32's range ({FLOAT32_MAX:.4g}); it cannot be sent "
+                         "as a float32 scale (scale the loss down, or lower the learning rate)")
     s32 = np.float32(s)
     if float(s32) < s:
         s32 = np.nextafter(s32, np.float32(np.inf))
@@ -101,6 +110,10 @@ def clip_gradient(g: np.ndarray, c: float) -> tuple[np.ndarray, float]:
     c = check_clip(c)
     g = _check_finite(g)
     sigma = float(np.std(g)) if g.size else 0.0
+    if sigma == 0:
+        # Every entry equals the mean (one coordinate, a constant layer): there is no tail to cut. Proposition 3's
+        # bias d sigma^2 F(c) is 0 here, i.e. Clip(g) = g; clipping at +-c * 0 would send a zero gradient instead.
+        return g.copy(), sigma
     return np.clip(g, -c * sigma, c * sigma), sigma
 
 

@@ -87,8 +87,14 @@ class Message:
 
 
 def encode_float(x: np.ndarray) -> Message:
-    """A full-precision layer: float32 values (32 bits per coordinate, no scale)."""
+    """A full-precision layer: float32 values (32 bits per coordinate, no scale). A ValueError for values beyond
+    float32's range (they would arrive as inf)."""
     x = np.asarray(x)
+    big = float(np.max(np.abs(x), initial=0.0)) if x.dtype.kind == "f" and x.dtype.itemsize > 4 else 0.0
+    limit = float(np.finfo(np.float32).max)
+    if big > limit:
+        raise ValueError(f"a value of magnitude {big:g} is beyond float32's range ({limit:.4g}); it cannot be sent "
+                         "as float32")
     return Message(tuple(x.shape), FLOAT_BITS, 1.0, np.ascontiguousarray(x, dtype=np.float32).tobytes())
 
 

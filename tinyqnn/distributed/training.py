@@ -22,14 +22,15 @@ measurement side-channels and not counted.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..quant.activation import check_bits
-from ..quant.loss_aware import loss_aware_quantize
+from ..quant.loss_aware import MAX_CODE_BITS, loss_aware_quantize
 from .gradient import check_clip, check_grad_bits, clip_gradient, stochastic_quantize_codes
 from .packing import Message, encode_codes, encode_float
 from .problems import loss_and_grads
@@ -49,6 +50,7 @@ class TrainConfig:
     (the deep-net runs: beta1 = 0.9 momentum too). Both bias-correct v (v_hat = v / (1 - beta^t)), so the first step
     is not 1/sqrt(1 - beta) times too long. lr_decay "sqrt": lr_t = lr / sqrt(t) (eta / sqrt(t)); "none": constant.
     weight_clip: clip the full-precision weights to +-weight_clip after each step (the 2018 code uses 1), or None.
+    blas_threads: BLAS threads of every worker's gradient, in this process and on Dask alike (``worker_threads``).
     """
 
     workers: int = 2
@@ -64,14 +66,17 @@ class TrainConfig:
     eps: float = 1e-8
     weight_clip: float | None = None
     seed: int = 0
+    blas_threads: int = 1
 
     def __post_init__(self) -> None:
-        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
-            raise ValueError(f"workers must be an integer >= 1, got {self.workers!r}")
+        for name in ("workers", "blas_threads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if self.iterations < 0:
             raise ValueError(f"iterations must be >= 0, got {self.iterations}")
         if self.weight_bits is not None:
-            check_bits(self.weight_bits, minimum=1)
+            check_bits(self.weight_bits, minimum=1, maximum=MAX_CODE_BITS)  # int8 codes
         if self.grad_bits is not None:
             check_grad_bits(self.grad_bits)
         if self.clip is not None:
@@ -127,11 +132,39 @@ def encode_gradient(g: np.ndarray, config: TrainConfig, rng: np.random.Generator
     return message, stats
 
 
+_CONTROLLER: Any = None  # one threadpoolctl controller per process: finding the BLAS libraries costs milliseconds
+
+
+@contextmanager
+def worker_threads(blas_threads: int) -> Iterator[None]:
+    """Compute with ``blas_threads`` BLAS threads and one tinyqnn thread, then restore both.
+
+    How BLAS splits a float32 product among threads changes how its sums are rounded; a worker's reply must not
+    depend on the process it runs in (this one, whatever its threads, or a Dask worker, which has one BLAS
+    thread), so every worker step runs with the configuration's count.
+    """
+    global _CONTROLLER
+    from threadpoolctl import ThreadpoolController
+
+    from ..engine import parallel
+
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    threads, parallel.THREADS = parallel.THREADS, 1
+    try:
+        with _CONTROLLER.limit(limits=blas_threads, user_api="blas"):
+            yield
+    finally:
+        parallel.THREADS = threads
+
+
 def worker_step(problem: Any, worker: int, t: int, weights: Sequence[Message], config: TrainConfig) -> WorkerReply:
-    """One worker's iteration: decode the weights, gradient on its own batch, clip/quantize, reply. Pure."""
+    """One worker's iteration: decode the weights, gradient on its own batch, clip/quantize, reply. Pure: the
+    same reply in any process (``worker_threads`` fixes the thread counts the float32 sums depend on)."""
     params = [m.decode() for m in weights]
     x, y = problem.batch(worker, t)
-    loss, grads = loss_and_grads(problem, params, x, y)
+    with worker_threads(config.blas_threads):
+        loss, grads = loss_and_grads(problem, params, x, y)
     rng = np.random.default_rng([config.seed, 7, worker, t])  # the worker's own quantizer stream
     messages, stats = [], {"grad_sq": [], "sent_sq": [], "inf_l1": [], "clip_sq": [], "var": []}
     for g in grads:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..args import positive_float, positive_int
 from ..utils import atomic_write_bytes, output_folder
 
 
@@ -52,7 +53,9 @@ def add_cell_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     p.add_argument("--dask", action="store_true", help="run independent cells as tasks on a new Dask LocalCluster")
     p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (implies --dask)")
-    p.add_argument("--dask-workers", type=int, default=2, help="LocalCluster processes (default 2)")
+    p.add_argument("--dask-workers", type=positive_int, default=2, help="LocalCluster processes (default 2)")
+    p.add_argument("--scheduler-timeout", type=positive_float, default=10.0, metavar="SECONDS",
+                   help="how long to wait for --scheduler to answer before giving up (default 10)")
 
 
 #: what every Hou et al. command writes besides ``cells/*.json`` and its figures
@@ -90,7 +93,11 @@ def run_cells(fn: Callable[[dict[str, Any]], dict[str, Any]], cells: Sequence[di
     if getattr(args, "dask", False) or getattr(args, "scheduler", None):
         from ..distributed.dask_backend import DaskExecutor
 
-        with DaskExecutor(address=args.scheduler, n_workers=args.dask_workers) as ex:
+        if args.scheduler:  # say what a silent wait is for: a wrong address takes the whole timeout to fail
+            log(f"connecting to the Dask scheduler at {args.scheduler} (waiting up to "
+                f"{args.scheduler_timeout:g} s) ...")
+        with DaskExecutor(address=args.scheduler, n_workers=args.dask_workers,
+                          connect_timeout=args.scheduler_timeout) as ex:
             from distributed import as_completed
 
             futures = {ex.client.submit(fn, c, pure=False): c for c in todo}

@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from ..args import add_data_dir_arg
+from ..args import add_data_dir_arg, check_fits_memory, non_negative_int, positive_float, positive_int
 from ..utils import save_figure
 from .hou_common import add_cell_args, experiment_folder, markdown_table, run_cells, subsample, write_json, write_text
-from .hou_mlp import load_data
+from .hou_mlp import BYTES_PER_HIDDEN, load_data
 
 WEIGHTS = {"FP": None, "LAB": 1, "LAQ2": 2, "LAQ3": 3, "LAQ4": 4}
 GRADS = {"FP": (None, None), "SQ2": (2, None), "SQ3": (3, None), "SQ4": (4, None),
@@ -265,22 +265,23 @@ def main(argv: list[str] | None = None) -> int:
                    help="weight quantizers: %(choices)s (default all)")
     p.add_argument("--grads", nargs="+", choices=tuple(GRADS), default=list(GRADS),
                    help="gradient quantizers: %(choices)s (default all)")
-    p.add_argument("--scaling-workers", type=int, nargs="+", default=[1, 2, 4, 8],
+    p.add_argument("--scaling-workers", type=positive_int, nargs="+", default=[1, 2, 4, 8],
                    help="worker counts of the weak-scaling study (default 1 2 4 8)")
-    p.add_argument("--hidden", type=int, default=256, help="hidden units of the MLP (default 256)")
-    p.add_argument("--epochs", type=int, default=1, help="passes over the training set (sets the iterations)")
-    p.add_argument("--iterations", type=int, default=0, help="iterations with 2 workers (overrides --epochs)")
-    p.add_argument("--lr", type=float, default=1e-3, help="server learning rate (default 1e-3)")
-    p.add_argument("--target-loss", type=float, default=0.6, help="for the weak-scaling 'iterations to reach'")
-    p.add_argument("--seed", type=int, default=0, help="seed of data order, initialisation and quantizer streams")
+    p.add_argument("--hidden", type=positive_int, default=256, help="hidden units of the MLP (default 256)")
+    p.add_argument("--epochs", type=positive_int, default=1, help="passes over the training set (sets the iterations)")
+    p.add_argument("--iterations", type=non_negative_int, default=0,
+                   help="iterations with 2 workers (overrides --epochs; 0: from --epochs)")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="server learning rate (default 1e-3)")
+    p.add_argument("--target-loss", type=positive_float, default=0.6, help="for the weak-scaling 'iterations to reach'")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of data order, initialisation and quantizer streams")
     p.add_argument("--quick", action="store_true", help="bundled subset, few cells, 20 iterations (CI)")
     add_cell_args(p)
     args = p.parse_args(argv)
     if args.quick:
         args.dataset, args.iterations, args.hidden = "fashion-mnist-subset", 20, 32
         args.weights, args.grads, args.scaling_workers = ["FP", "LAB", "LAQ2"], ["FP", "SQ2", "SQ2 c=3"], [1, 2]
-    if min(args.scaling_workers) < 1 or args.hidden < 1:
-        p.error(f"need scaling workers >= 1 and hidden >= 1, got {args.scaling_workers}, {args.hidden}")
+    check_fits_memory(p, "--hidden", args.hidden, BYTES_PER_HIDDEN * args.hidden * max(1, max(args.scaling_workers) // 2),
+                      "784 float64 weights per hidden unit, in about 20 copies, more with more workers")
     out = Path(args.out)
     cells = make_cells(args)
     with experiment_folder(out, "hou-grid", args):  # the run-manifest rule: never a user's own file

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..args import check_fits_memory, positive_int
 from ..utils import save_figure
 from .hou_common import add_cell_args, experiment_folder, markdown_table, run_cells, subsample, write_json, write_text
 
@@ -32,6 +33,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "SQ2 c=1": dict(grad_bits=2, clip=1.0), "SQ2 c=2": dict(grad_bits=2, clip=2.0), "SQ2 c=3": dict(grad_bits=2, clip=3.0),
 }
 VARIANTS = ("uniform", "spiky")
+#: memory per feature of one run, about: a 64 x d float64 batch, its copies in the loss and its gradient, and
+#: the server's d-sized vectors
+BYTES_PER_D = 4 * 64 * 8
 
 
 def run_cell(cell: dict[str, Any]) -> dict[str, Any]:
@@ -146,10 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tinyqnn hou-linear", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="results/hou/linear", help="folder for cells, tables and plots (resumable)")
-    p.add_argument("--ds", type=int, nargs="+", default=[10, 100, 1000, 10000],
+    p.add_argument("--ds", type=positive_int, nargs="+", default=[10, 100, 1000, 10000],
                    help="dimensions d of the linear model (default 10 100 1000 10000)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per setting (default 3)")
-    p.add_argument("--iterations", type=int, default=3000, help="iterations T per run (default 3000)")
+    p.add_argument("--seeds", type=positive_int, default=3, help="seeds per setting (default 3)")
+    p.add_argument("--iterations", type=positive_int, default=3000, help="iterations T per run (default 3000)")
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
                    help="feature distributions: %(choices)s (default all)")
     p.add_argument("--quick", action="store_true", help="d in {10, 100}, 1 seed, 100 iterations (for CI)")
@@ -157,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.ds, args.seeds, args.iterations = [10, 100], 1, 100
-    if args.seeds < 1 or args.iterations < 1 or min(args.ds) < 1:
-        p.error(f"need seeds >= 1, iterations >= 1, every d >= 1; got {args.seeds}, {args.iterations}, {args.ds}")
+    check_fits_memory(p, "--ds", max(args.ds), BYTES_PER_D * max(args.ds), "float64 batches of 64 x d and their "
+                      "gradients")
     out = Path(args.out)
     cells = make_cells(args.ds, list(range(args.seeds)), args.iterations, args.variants)
     with experiment_folder(out, "hou-linear", args):  # the run-manifest rule: never a user's own file

@@ -19,11 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from ..args import add_data_dir_arg
+from ..args import add_data_dir_arg, check_fits_memory, non_negative_int, positive_float, positive_int
 from ..utils import save_figure
 from .hou_common import add_cell_args, experiment_folder, markdown_table, run_cells, subsample, write_json, write_text
 
 GRADIENTS = {"FP": None, "SQ3": 3}
+#: memory per hidden unit of one run, about: W1's 784 float64 weights in ~20 copies (server weights and optimizer
+#: state, each worker's decoded weights, gradients and messages, temporaries of the step)
+BYTES_PER_HIDDEN = 20 * 784 * 8
 
 
 def load_data(dataset: str, data_dir: str | None) -> tuple[Any, Any]:
@@ -62,17 +65,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", choices=("mnist", "fashion-mnist", "mnist-subset", "fashion-mnist-subset"),
                    default="mnist", help="data set: %(choices)s (default mnist)")
     add_data_dir_arg(p)
-    p.add_argument("--hidden", type=int, nargs="+", default=[64, 256, 1024, 4096],
+    p.add_argument("--hidden", type=positive_int, nargs="+", default=[64, 256, 1024, 4096],
                    help="hidden units d (default 64 256 1024 4096)")
-    p.add_argument("--iterations", type=int, default=400, help="iterations per run (default 400)")
-    p.add_argument("--workers", type=int, default=2, help="data-parallel workers N (default 2)")
-    p.add_argument("--lr", type=float, default=0.1, help="base learning rate, decayed as lr/sqrt(t) (default 0.1)")
-    p.add_argument("--seed", type=int, default=0, help="seed of data order, initialisation and quantizer streams")
+    p.add_argument("--iterations", type=positive_int, default=400, help="iterations per run (default 400)")
+    p.add_argument("--workers", type=positive_int, default=2, help="data-parallel workers N (default 2)")
+    p.add_argument("--lr", type=positive_float, default=0.1, help="base learning rate, decayed as lr/sqrt(t) (default 0.1)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of data order, initialisation and quantizer streams")
     p.add_argument("--quick", action="store_true", help="bundled MNIST subset, d in {16, 64}, 30 iterations (CI)")
     add_cell_args(p)
     args = p.parse_args(argv)
     if args.quick:
         args.dataset, args.hidden, args.iterations = "mnist-subset", [16, 64], 30
+    check_fits_memory(p, "--hidden", max(args.hidden), BYTES_PER_HIDDEN * max(args.hidden),
+                      "784 float64 weights per hidden unit, in about 20 copies")
     out = Path(args.out)
     cells = [{"name": f"d{d}_{g}", "config": {"dataset": args.dataset, "data_dir": args.data_dir, "hidden": d,
                                              "gradient": g, "iterations": args.iterations, "workers": args.workers,

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ..args import non_negative_int, positive_float, positive_int
 from ..utils import atomic_write_bytes, claim_folder, output_folder, save_figure
 
 STES = ("identity", "relu", "clipped_relu")
@@ -143,12 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/theory", help="output folder (default results/theory)")
     p.add_argument("--force", action="store_true",
                    help="write into a non-empty --out that is not a theory-figures run (replacing files of the same names)")
-    p.add_argument("--steps", type=int, default=1200, help="descent steps for (a) and (b)")
-    p.add_argument("--spurious-steps", type=int, default=400, help="descent steps for (c)")
-    p.add_argument("--lr", type=float, default=0.05,
+    p.add_argument("--steps", type=positive_int, default=1200, help="descent steps for (a) and (b)")
+    p.add_argument("--spurious-steps", type=positive_int, default=400, help="descent steps for (c)")
+    p.add_argument("--lr", type=positive_float, default=0.05,
                    help="step size (0.1 is already too large for monotone ReLU descent from some starts)")
-    p.add_argument("--starts", type=int, default=5, help="random starts per STE for (b)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--starts", type=positive_int, default=5, help="random starts per STE for (b)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     p.add_argument("--quick", action="store_true", help="fewer steps and starts (400 / 3)")
     return p
 

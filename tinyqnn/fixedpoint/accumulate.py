@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .intrep import OPERAND_BITS, check_fits, check_overflow_mode, check_width, int_range
+from .intrep import OPERAND_BITS, check_fits, check_overflow_mode, check_width, int_range, magnitude
 
 FLOAT32_EXACT, FLOAT64_EXACT = 1 << 24, 1 << 53
 
@@ -32,7 +32,7 @@ def exact_matmul(a: np.ndarray, b: np.ndarray, bound: float | None = None) -> np
     2**63); the last two return int64.
     """
     if bound is None:
-        bound = float(np.abs(a).max(initial=0)) * float(np.abs(b).sum(axis=0).max(initial=0))
+        bound = float(magnitude(a).max(initial=0)) * float(magnitude(b).sum(axis=0).max(initial=0))
     if bound < FLOAT32_EXACT:  # int32 holds the result too: half the bytes of int64 to write
         return (a.astype(np.float32, copy=False) @ b.astype(np.float32, copy=False)).astype(np.int32)
     if bound < FLOAT64_EXACT:
@@ -61,9 +61,9 @@ def accumulate(cols: np.ndarray, weight_t: np.ndarray, bias: np.ndarray | None =
     if weight_t.shape[0] != k_:
         raise ValueError(f"accumulate: cols (R, K) = {cols.shape} and weight_t (K, F) = {weight_t.shape} disagree on K")
     bias = np.zeros(f_, dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
-    abs_w = np.abs(weight_t).astype(np.float64)
-    col_max = float(np.abs(cols).max(initial=0)) if col_max is None else float(col_max)
-    static = col_max * abs_w.sum(axis=0) + np.abs(bias)  # (F,) bound on every partial sum of channel f
+    abs_w = magnitude(weight_t).astype(np.float64)  # int8 -128 has magnitude 128
+    col_max = float(magnitude(cols).max(initial=0)) if col_max is None else float(col_max)
+    static = col_max * abs_w.sum(axis=0) + magnitude(bias)  # (F,) bound on every partial sum of channel f
     exact = exact_matmul(cols, weight_t, float(static.max(initial=0)))
     exact = exact + (bias.astype(np.int32) if exact.dtype == np.int32 and static.max(initial=0) <= hi
                      and hi < 2 ** 31 else bias)  # stays int32 only when no sum can leave int32
@@ -71,7 +71,7 @@ def accumulate(cols: np.ndarray, weight_t: np.ndarray, bias: np.ndarray | None =
     if static.max(initial=0) <= hi:  # no partial sum can leave the range: nothing overflows
         return exact, counts
     # per-output bound from the data: only these outputs can overflow at some step
-    need = exact_matmul(np.abs(cols), abs_w, col_max * float(abs_w.sum(axis=0).max())) + np.abs(bias) > hi
+    need = exact_matmul(magnitude(cols), abs_w, col_max * float(abs_w.sum(axis=0).max())) + magnitude(bias) > hi
     rows = np.flatnonzero(need.any(axis=1))
     result = exact if overflow == "saturate" else _wrap(exact, acc_bits)
     if rows.size and (count or overflow == "saturate"):
@@ -119,10 +119,29 @@ def im2col(x: np.ndarray, kh: int, kw: int, padding: int = 0, dtype=None) -> np.
     return win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)
 
 
+def check_integer_valued(x: np.ndarray, name: str) -> None:
+    """ValueError unless ``x`` holds integers: an integer dtype, or floats that are finite whole numbers (a NaN
+    would otherwise become an arbitrary integer in the GEMM's cast)."""
+    x = np.asarray(x)
+    if x.dtype.kind in "iub":
+        return
+    if x.dtype.kind != "f":
+        raise ValueError(f"{name} must be an integer array, got dtype {x.dtype}")
+    finite = np.isfinite(x)
+    if not finite.all():
+        raise ValueError(f"{name} of shape {x.shape} contain {int(x.size - finite.sum())} NaN/inf values; the MAC "
+                         "unit takes integers")
+    if np.any(x != np.round(x)):
+        raise ValueError(f"{name} must be whole numbers, got {x[x != np.round(x)].flat[0]!r}")
+
+
 def check_operands(x: np.ndarray, weight: np.ndarray, operand_bits: tuple[int, bool, int, bool] | None) -> None:
     """ValueError unless x fits ``operand_bits[0]`` bits (signed: ``[1]``) and weight ``[2]`` bits (signed: ``[3]``);
-    widths of 1..16 bits, as the MAC unit's operands. None: no check (the caller vouches for the widths)."""
-    if operand_bits is None:
+    widths of 1..16 bits, as the MAC unit's operands. None: widths unchecked (the caller vouches for them), but
+    both must hold integers (``check_integer_valued``)."""
+    if operand_bits is None:  # widths unchecked, but a NaN or a fraction is never an integer operand
+        for array, name in ((x, "activations"), (weight, "weights")):
+            check_integer_valued(array, name)
         return
     a_bits, a_signed, w_bits, w_signed = operand_bits
     check_width(a_bits, *OPERAND_BITS, "activation width")
@@ -161,8 +180,8 @@ def int_conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None
     f, _, kh, kw = weight.shape
     oh, ow = h + 2 * padding - kh + 1, w + 2 * padding - kw + 1
     # float32 columns when exact: BLAS reads them directly, no second copy
-    x_max = float(np.abs(x).max(initial=0)) if x_max is None else float(x_max)
-    small = x_max * float(np.abs(weight).reshape(f, -1).sum(axis=1).max(initial=0))
+    x_max = float(magnitude(x).max(initial=0)) if x_max is None else float(x_max)
+    small = x_max * float(magnitude(weight).reshape(f, -1).sum(axis=1).max(initial=0))
     cols = im2col(x, kh, kw, padding, dtype=np.float32 if small < FLOAT32_EXACT else np.float64)
     acc, counts = accumulate(cols, weight.reshape(f, -1).T, bias, acc_bits, overflow, count, col_max=x_max)
     shape = lambda a: a.reshape(n, oh, ow, f).transpose(0, 3, 1, 2)  # noqa: E731

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..args import add_data_dir_arg
+from ..args import USER_ERRORS, add_data_dir_arg, int_in, one_line, positive_int
 from ..utils import atomic_write_bytes, claim_folder, output_folder
 
 DATASETS = ("mnist", "fashion-mnist", "mnist-subset", "fashion-mnist-subset")
@@ -47,8 +47,13 @@ def _test_set(name: str, data_dir: str | None, limit: int | None = None) -> Any:
 
 
 def _load_checkpoint_model(path: str) -> tuple[Any, dict[str, Any]]:
+    from ..models.record import record_class
     from ..train import load_model  # rebuilds the model from the checkpoint's architecture/quantization record
+    from ..train.checkpoint import read_checkpoint_meta
 
+    record = read_checkpoint_meta(path).get("model")
+    if record is not None and record.get("arch") != "LeNet5":  # say so before anything else is tried
+        raise ValueError(f"the integer unit supports LeNet-5 only; checkpoint {path} holds {record_class(record)}")
     model, meta = load_model(path)
     model.eval()
     return model, meta
@@ -185,10 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     def data_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--dataset", choices=DATASETS, default="mnist", help="test set: %(choices)s (default mnist)")
         add_data_dir_arg(p)
-        p.add_argument("--limit", type=int, default=None, help="only the first N test images")
+        p.add_argument("--limit", type=positive_int, default=None, help="only the first N test images (N >= 1)")
 
     def weight_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--weight-bits", type=int, default=8, help="bits of the integer weights (default 8)")
+        p.add_argument("--weight-bits", type=int_in(2, 16), default=8, help="bits of the integer weights, 2 to 16 (default 8)")
         p.add_argument("--per-tensor", action="store_true", help="one weight scale per layer (default: per channel)")
         p.add_argument("--method", choices=("requant", "thresholds"), default="requant",
                        help="activation step: multiplier and shift, or integer thresholds (default requant)")
@@ -210,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="accuracy and overflow counts of an integer model")
     integer_model_args(p)
-    p.add_argument("--acc-bits", type=int, default=32, help="accumulator width in bits (default 32)")
+    p.add_argument("--acc-bits", type=int_in(2, 62), default=32, help="accumulator width in bits, 2 to 62 (default 32)")
     p.add_argument("--overflow", choices=("wrap", "saturate"), default="wrap",
                    help="what the accumulator does past its range (default wrap)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
@@ -218,8 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="accuracy and overflows vs accumulator width, wrap and saturate")
     integer_model_args(p)
-    p.add_argument("--min-bits", type=int, default=12, help="narrowest accumulator (default 12)")
-    p.add_argument("--max-bits", type=int, default=32, help="widest accumulator (default 32)")
+    p.add_argument("--min-bits", type=int_in(2, 62), default=12, help="narrowest accumulator, 2 to 62 (default 12)")
+    p.add_argument("--max-bits", type=int_in(2, 62), default=32, help="widest accumulator, 2 to 62 (default 32)")
     p.add_argument("--out", default="runs/fixedpoint", help="folder for the JSON, tables and plots (a new or "
                    "empty folder, or one that sweep/report wrote; rerunning replaces only their files)")
     p.add_argument("--force", action="store_true", help="write into a non-empty folder that sweep/report did not "
@@ -248,11 +253,14 @@ def main(argv: list[str] | None = None) -> int:
         from .benchmark import main as bench_main
 
         return bench_main(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "sweep" and args.min_bits > args.max_bits:  # an empty sweep would be written as a result
+        parser.error(f"sweep: --min-bits {args.min_bits} is above --max-bits {args.max_bits}; nothing to sweep")
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except USER_ERRORS as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
 
 

@@ -29,14 +29,14 @@ from __future__ import annotations
 
 import io
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..utils import atomic_write_bytes
+from ..args import one_line
+from ..utils import atomic_write_bytes, read_npz
 from .intrep import check_fits
 from .requant import check_same_scale, quantize_multiplier
 from .thresholds import compute_thresholds
@@ -306,14 +306,16 @@ def load_integer_model(path: str | Path) -> IntegerLeNet:
     if not path.is_file():
         raise IntegerModelError(f"integer model {path} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise IntegerModelError(f"integer model {path} is not a readable .npz archive (truncated?): {error}") from None
+        arrays = read_npz(path)
+    except (ValueError, OSError) as error:
+        raise IntegerModelError(f"integer model {path} {error}") from None
     try:
         meta = json.loads(str(arrays.pop("meta")))
     except (KeyError, json.JSONDecodeError) as error:
         raise IntegerModelError(f"integer model {path} has no readable 'meta' entry ({error})") from None
+    if not isinstance(meta, dict):  # a list or a number: nothing below could read it
+        raise IntegerModelError(f"integer model {path}: 'meta' must be a JSON object, got {type(meta).__name__} "
+                                f"{meta!r:.60}")
     if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
         raise IntegerModelError(f"{path} is not a {FORMAT} v{FORMAT_VERSION} file (format {meta.get('format')!r}, "
                                 f"version {meta.get('format_version')!r})")
@@ -331,10 +333,10 @@ def load_integer_model(path: str | Path) -> IntegerLeNet:
                     layer.weight.shape[1] != prev.weight.shape[0]:
                 raise ValueError(f"{layer.name} reads {layer.weight.shape[1]} inputs, {prev.name} makes "
                                  f"{prev.weight.shape[0]}")
-    except (KeyError, ValueError, TypeError) as error:
-        raise IntegerModelError(f"integer model {path} is inconsistent: {error}") from None
-    return IntegerLeNet(layers, float(meta["input_scale"]), float(meta["input_zero_point"]),
-                        meta.get("default_method", "requant"), meta)
+        return IntegerLeNet(layers, float(meta["input_scale"]), float(meta["input_zero_point"]),
+                            meta.get("default_method", "requant"), meta)
+    except (KeyError, ValueError, TypeError, AttributeError) as error:  # AttributeError: a list where a dict belongs
+        raise IntegerModelError(f"integer model {path} is inconsistent: {one_line(error)}") from None
 
 
 def _load_layer(entry: dict[str, Any], arrays: dict[str, np.ndarray]) -> IntLayer:

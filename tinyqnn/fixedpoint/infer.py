@@ -14,7 +14,7 @@ import numpy as np
 
 from .accumulate import int_conv2d, int_linear
 from .convert import METHODS, IntegerLeNet, IntLayer
-from .intrep import check_fits, check_overflow_mode
+from .intrep import check_fits, check_overflow_mode, magnitude
 from .requant import multiply_by_quantized_multiplier
 from .thresholds import apply_thresholds
 
@@ -143,8 +143,8 @@ def _forward_batch(model: IntegerLeNet, x: np.ndarray, method: str, acc_bits: in
 def _bound(layer: IntLayer) -> int:
     """Analytic bound of every partial sum of a layer: ``max_f (2^in_bits - 1) sum |w_f| + max |bias_f|``."""
     f = layer.weight.shape[0]
-    w_abs = np.abs(layer.weight).reshape(f, -1).sum(axis=1)
-    return int(((2 ** layer.in_bits - 1) * w_abs + np.abs(layer.bias).reshape(f, -1).max(axis=1)).max())
+    w_abs = magnitude(layer.weight).reshape(f, -1).sum(axis=1)
+    return int(((2 ** layer.in_bits - 1) * w_abs + magnitude(layer.bias).reshape(f, -1).max(axis=1)).max())
 
 
 def _add_bias(acc: np.ndarray, bias: np.ndarray, acc_bits: int, overflow: str,

@@ -61,6 +61,20 @@ def overflows(x, bits: int, signed: bool = True) -> np.ndarray:
     return (x < lo) | (x > hi)
 
 
+def magnitude(x) -> np.ndarray:
+    """``|x|`` without two's-complement overflow: ``np.abs(np.int8(-128))`` is -128 (the magnitude 128 does not
+    fit int8), which would make an overflow bound too small. Integers are widened to int64 first (floats and
+    unsigned values pass through), so every width the unit handles has its true magnitude."""
+    a = np.asarray(x)
+    if a.dtype.kind == "u":
+        return a
+    if a.dtype.kind in "ib":
+        a = a.astype(np.int64, copy=False)
+        if a.size and a.dtype.itemsize == 8 and a.min() == np.iinfo(np.int64).min:
+            raise ValueError("-2**63 has no int64 magnitude; the MAC unit's operands are at most 16 bits")
+    return np.abs(a)
+
+
 def check_fits(x, bits: int, signed: bool = True, name: str = "value") -> np.ndarray:
     """``x`` as int64 if every entry is an integer in the ``bits``-bit range, else a ValueError saying
     which value (and where) does not fit."""

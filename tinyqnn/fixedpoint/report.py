@@ -15,6 +15,7 @@ import numpy as np
 
 from .convert import IntegerLeNet, convert_lenet
 from .infer import integer_forward
+from .intrep import magnitude
 
 _HOROWITZ = "Horowitz, ISSCC 2014, Fig. 1.1.9 (45 nm)"
 #: picojoules per operation / per 64-bit memory read, with the source of each figure
@@ -122,8 +123,8 @@ def layer_report(imodel: IntegerLeNet, pixels: np.ndarray, acc_bits: int = 32, o
         positions = spatial.get(layer.name, 1)
         macs = f * k * positions
         in_max = 2 ** layer.in_bits - 1
-        w_abs = np.abs(layer.weight).reshape(f, -1).sum(axis=1)
-        bias = np.abs(layer.bias).reshape(f, -1).max(axis=1)
+        w_abs = magnitude(layer.weight).reshape(f, -1).sum(axis=1)
+        bias = magnitude(layer.bias).reshape(f, -1).max(axis=1)
         bound = int((in_max * w_abs + bias).max())
         out_bits = layer.act_bits or 32
         out_count = f * positions // (layer.pool ** 2 if layer.pool else 1)

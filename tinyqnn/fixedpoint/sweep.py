@@ -19,6 +19,8 @@ def accumulator_sweep(imodel: IntegerLeNet, pixels: np.ndarray, labels: np.ndarr
                       log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """One row per (mode, width): accuracy %, overflowed additions (all layers and per layer), agreement with
     the exact (62-bit, never overflowing) accumulator's predictions."""
+    if len(widths) == 0 or len(modes) == 0:  # an empty table would read as a finished sweep
+        raise ValueError(f"accumulator_sweep needs at least one width and one mode, got {list(widths)}, {list(modes)}")
     reference = integer_forward(imodel, pixels, method=method, acc_bits=62, batch_size=batch_size)[0].argmax(1)
     rows = []
     for mode in modes:

@@ -26,10 +26,15 @@ def compute_thresholds(multiplier: np.ndarray, shift_real: np.ndarray, bits: int
     if np.any(~np.isfinite(m)) or np.any(m <= 0):
         raise ValueError(f"threshold multipliers must be finite and > 0, got {m[(~np.isfinite(m)) | (m <= 0)][:4]}")
     b = np.asarray(shift_real, dtype=np.float64)
+    if not np.all(np.isfinite(b)):  # a NaN threshold would become INT64_MIN: every level reached
+        raise ValueError(f"threshold offsets B must be finite, got {b[~np.isfinite(b)][:4]} "
+                         f"({int(np.sum(~np.isfinite(b)))} of {b.size} not finite)")
     k = np.arange(1, 2 ** bits, dtype=np.float64)  # levels 1 .. 2**b - 1
     m = m.reshape(m.shape + (1,) * (b.ndim - 1) + (1,))
     t = np.floor((k - 1) / m - b[..., None]) + 1
-    return t.astype(np.int64)
+    # Accumulators have at most 62 bits: a threshold beyond +-2**62 compares like one at +-2**62 (never / always
+    # reached), and casting a larger float to int64 would wrap it to INT64_MIN.
+    return np.clip(t, -(2.0 ** 62), 2.0 ** 62).astype(np.int64)
 
 
 def apply_thresholds(acc: np.ndarray, thresholds: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Checkpoints store ``model_record(model)`` so that a checkpoint says what it was trained as::
 
-    {"version": 1, "arch": "LeNet5", "kwargs": {"num_classes": 10, "batch_norm": true, ...},
+    {"version": 1, "arch": "LeNet5", "class": "LeNet5", "kwargs": {"num_classes": 10, "batch_norm": true, ...},
      "dtype": "float32",
      "layers": {"conv1": {"type": "Conv2d"}, "act1": {"type": "QuantAct", "bits": 2, "ste": "clipped_relu",
                 "alpha": 0.6511, "quantizer": "ceil"}, ...}}
@@ -47,6 +47,7 @@ def model_record(model: nn.Module) -> dict[str, Any]:
     return {
         "version": RECORD_VERSION,
         "arch": name if known else None,
+        "class": name,  # what the model is, also when it cannot be rebuilt from the record
         "kwargs": dict(model.arch_kwargs) if known else None,
         "dtype": _dtype_of(model),
         "layers": {path: _describe(m) for path, m in model.named_modules() if path},
@@ -149,6 +150,16 @@ def _rebuild_layer(path: str, config: dict[str, Any], current: nn.Module) -> nn.
     return None
 
 
+def record_class(record: dict[str, Any]) -> str:
+    """What model a record describes, for messages: ``"a LeNet5"``, ``"a ResNetCIFAR"``, or for records written
+    before they named the class, ``"a model of 67 layers (conv1, bn1, ...), not a registered architecture"``."""
+    name = record.get("arch") or record.get("class")
+    if isinstance(name, str):
+        return f"a {name}"
+    layers = list(record.get("layers") or {})
+    return f"a model of {len(layers)} layers ({', '.join(layers[:3])}, ...), not a registered architecture"
+
+
 def build_model(record: dict[str, Any]) -> nn.Module:
     """The model ``record`` (from ``model_record``) describes, freshly initialised, in training mode.
 
@@ -159,12 +170,16 @@ def build_model(record: dict[str, Any]) -> nn.Module:
         raise ValueError(f"a model record is a dict with a 'layers' dict, got {type(record).__name__}")
     arch = record.get("arch")
     if arch not in ARCHITECTURES:
-        raise ValueError(f"cannot rebuild architecture {arch!r}: tinyqnn knows {', '.join(ARCHITECTURES)} "
+        raise ValueError(f"cannot rebuild {record_class(record)}: tinyqnn rebuilds {', '.join(ARCHITECTURES)} "
                          "(build the model yourself and use load_checkpoint)")
     kwargs = record.get("kwargs") or {}
     if not isinstance(kwargs, dict):
         raise ValueError(f"the recorded arguments of {arch} must be a dict, got {kwargs!r}")
-    model = ARCHITECTURES[arch](**kwargs)
+    try:
+        model = ARCHITECTURES[arch](**kwargs)
+    except MemoryError:  # e.g. a hand-edited record asking for 1e11 classes
+        raise ValueError(f"the recorded {arch}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())}) is too large "
+                         "to build in this machine's memory") from None
     for path, config in record["layers"].items():
         if not isinstance(config, dict):
             raise ValueError(f"layer {path}: the record must be a dict, got {config!r}")

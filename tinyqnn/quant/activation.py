@@ -28,12 +28,15 @@ import numpy as np
 QUANTIZER_RULES = ("ceil", "round")
 
 
-def check_bits(bits: int, minimum: int = 1) -> int:
-    """``bits`` as an int, or a ValueError saying why it is not a valid bit width."""
+def check_bits(bits: int, minimum: int = 1, maximum: int | None = None) -> int:
+    """``bits`` as an int in ``minimum..maximum`` (no upper limit when None), or a ValueError saying why it is
+    not a valid bit width."""
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)):
         raise ValueError(f"bits must be an integer >= {minimum}, got {bits!r}")
     if bits < minimum:
         raise ValueError(f"bits must be an integer >= {minimum}, got {bits}")
+    if maximum is not None and bits > maximum:
+        raise ValueError(f"bits must be at most {maximum}, got {bits}")
     return int(bits)
 
 

@@ -50,6 +50,10 @@ class LossAwareResult:
         return self.alpha * self.codes / np.float64(max(num_magnitudes(self.bits), 1))
 
 
+#: the widest codes: they are int8, and k = 2^(m-1) - 1 = 127 at m = 8 (m = 9 would need codes up to 255)
+MAX_CODE_BITS = 8
+
+
 def num_magnitudes(bits: int) -> int:
     """k = 2^(m-1) - 1, the number of nonzero magnitudes of an m-bit sign-magnitude code (0 for m = 1)."""
     return 2 ** (check_bits(bits, minimum=1) - 1) - 1
@@ -131,9 +135,9 @@ def laq(w: np.ndarray, D: np.ndarray | None = None, bits: int = 2, max_iter: int
             (one start can stop in a poor local minimum when a few weights are much larger than the rest).
         alpha0: if given (> 0), a single start from it instead (a warm start from the previous step's alpha).
     Returns:
-        ``LossAwareResult`` (alpha, int8 codes in [-k, k]).
+        ``LossAwareResult`` (alpha, int8 codes in [-k, k]). Raises ValueError for m > 8 (codes are int8).
     """
-    bits = check_bits(bits, minimum=2)
+    bits = check_bits(bits, minimum=2, maximum=MAX_CODE_BITS)
     w, D = _check(w, D)
     k = num_magnitudes(bits)
     peak = float(np.max(np.abs(w))) if w.size else 0.0
@@ -155,7 +159,7 @@ def laq_2018_alpha(w: np.ndarray, D: np.ndarray | None = None, bits: int = 2, ma
 
     Started like the 2018 code: b = ternary of w at threshold 0.7 mean|w|.
     """
-    bits = check_bits(bits, minimum=2)
+    bits = check_bits(bits, minimum=2, maximum=MAX_CODE_BITS)
     w, D = _check(w, D)
     k = num_magnitudes(bits)
     if not w.size or not np.any(w):

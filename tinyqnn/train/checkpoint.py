@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import numpy as np
 
 from .. import nn
 from ..models import build_model, model_record, record_differences
-from ..utils import atomic_write_bytes
+from ..utils import atomic_write_bytes, read_npz
 
 FORMAT_VERSION = 2  # 2: meta["model"] records the architecture and quantization
 
@@ -70,10 +69,9 @@ def _read_archive(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise CheckpointError(f"checkpoint {path} is not a readable .npz archive ({error})") from None
+        return read_npz(path)
+    except (ValueError, OSError) as error:
+        raise CheckpointError(f"checkpoint {path} {error}") from None
 
 
 def _meta_of(path: Path, meta: np.ndarray | None) -> dict[str, Any]:
@@ -197,6 +195,18 @@ def _legacy_record(meta: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def _check_sizes_against_arrays(path: Path, record: dict[str, Any], contents: dict[str, np.ndarray]) -> None:
+    """A size argument of the record (``num_classes``, a width) counts values of some weight, so it cannot exceed
+    the values the file's weights hold: a record that says so does not describe this file, and building it could
+    exhaust the memory before the mismatch shows."""
+    kwargs = record.get("kwargs") if isinstance(record, dict) else None
+    stored = sum(int(v.size) for k, v in contents.items() if k.startswith("model/"))
+    for key, value in (kwargs.items() if isinstance(kwargs, dict) else ()):
+        if isinstance(value, int) and not isinstance(value, bool) and value > stored:
+            raise CheckpointError(f"checkpoint {path}: its model record asks for {key}={value:,}, more than the "
+                                  f"{stored:,} values its weights hold; the record does not describe this file")
+
+
 def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model a checkpoint was trained as (architecture, quantization) and load its weights.
 
@@ -211,6 +221,7 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     if record is None:
         raise CheckpointError(f"checkpoint {path} does not record which model it was trained as (it predates "
                               "model records); build the model yourself and use load_checkpoint(path, model)")
+    _check_sizes_against_arrays(path, record, contents)
     try:
         model = build_model(record)
     except (ValueError, TypeError, KeyError) as error:
