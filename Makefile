@@ -4,7 +4,7 @@ PY := .venv/bin/python
 WORK ?= .
 JUPYTER := .venv/bin/jupyter
 
-.PHONY: help venv venv-web demo test test-fast lab workspace exercises site bench grid clean
+.PHONY: help venv venv-web demo test test-fast lab workspace exercises site lite lite-offline bench grid clean
 
 help:                 ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -42,6 +42,12 @@ exercises: venv       ## regenerate exercises/ from solutions/ (commit both)
 
 site: venv-web       ## the course site in build/site: every lesson as a page, offline (includes build/lite if built)
 	$(PY) -m tinyqnn site
+
+lite: venv-web       ## the browser course in build/lite: JupyterLite, Pyodide from its CDN (then `make site` includes it)
+	$(PY) -m tinyqnn lite
+
+lite-offline: venv-web ## the same with Pyodide bundled in the site: no internet needed to use it (what the tests use)
+	$(PY) -m tinyqnn lite --offline
 
 bench: venv           ## throughput vs PyTorch CPU (installs torch's CPU wheel and threadpoolctl into .venv)
 	.venv/bin/pip install -q torch==2.13.0 threadpoolctl

@@ -46,3 +46,15 @@ def site_dir() -> Path:
 @pytest.fixture(scope="session")
 def lite_dir() -> Path:
     return built("lite", "make lite")
+
+
+@pytest.fixture(scope="session")
+def offline_lite(lite_dir: Path) -> Path:
+    """The browser course built with the offline Pyodide bundle (the tests must not reach Pyodide's CDN)."""
+    import json
+
+    from tinyqnn.course.web.lite import BUILD_INFO
+
+    if not json.loads((lite_dir / BUILD_INFO).read_text())["offline"]:
+        skip_or_fail(f"{lite_dir} uses Pyodide's CDN; build the offline bundle: `make lite-offline`")
+    return lite_dir
