@@ -49,6 +49,10 @@ def test_every_page_renders_its_math_and_images_offline(site_dir: Path) -> None:
                 assert f"../exercises/{stem}/{stem}.ipynb" in state["links"], (name, state["links"])
                 assert any(f"path=lessons/{stem}.ipynb" in href for href in state["links"]), state["links"]
                 assert (site_dir / "exercises" / stem / f"{stem}.ipynb").is_file()
+                if (site_dir / "lite").is_dir():  # the browser course is included: its links lead somewhere
+                    assert (site_dir / "lite" / "notebooks" / "index.html").is_file()
+                    assert (site_dir / "lite" / "files" / "lessons" / f"{stem}.ipynb").is_file()
+                    assert (site_dir / "lite" / "files" / "exercises" / stem / f"{stem}.ipynb").is_file()
     assert seen_math > 100 and seen_images > 20, (seen_math, seen_images)  # the lessons' math and figures exist
     assert not failed, failed
     assert not guard.outside, f"requests left 127.0.0.1: {guard.outside}"
