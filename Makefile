@@ -4,7 +4,7 @@ PY := .venv/bin/python
 WORK ?= .
 JUPYTER := .venv/bin/jupyter
 
-.PHONY: help venv venv-web demo test test-fast lab workspace exercises site lite lite-offline bench grid clean
+.PHONY: help venv venv-web demo test test-fast lab workspace exercises site lite lite-offline web-measure bench grid clean
 
 help:                 ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -48,6 +48,9 @@ lite: venv-web       ## the browser course in build/lite: JupyterLite, Pyodide f
 
 lite-offline: venv-web ## the same with Pyodide bundled in the site: no internet needed to use it (what the tests use)
 	$(PY) -m tinyqnn lite --offline
+
+web-measure: venv-web ## site build time and size, browser kernel start, lesson run times browser vs CPython
+	$(PY) -m tinyqnn web-measure
 
 bench: venv           ## throughput vs PyTorch CPU (installs torch's CPU wheel and threadpoolctl into .venv)
 	.venv/bin/pip install -q torch==2.13.0 threadpoolctl

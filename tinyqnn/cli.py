@@ -273,6 +273,7 @@ DELEGATED = {
     "workspace": ("tinyqnn.course.workspace", "copy lessons/ and exercises/ to your own folder outside git"),
     "site": ("tinyqnn.course.web.site", "build the course site: every lesson as a web page, offline (web extra)"),
     "lite": ("tinyqnn.course.web.lite", "build the browser course: lessons and exercises on Pyodide (web extra)"),
+    "web-measure": ("tinyqnn.course.web.measure", "site build time and size, browser vs CPython lesson run times"),
     "fixedpoint": ("tinyqnn.fixedpoint.cli", "integer-only LeNet-5 on a simulated MAC unit (convert, evaluate, sweep, ...)"),
 }
 

@@ -11,7 +11,7 @@ import pytest
 
 from tinyqnn.course.web import browser, drive
 
-pytestmark = pytest.mark.usefixtures("browser_ready")
+pytestmark = [pytest.mark.usefixtures("browser_ready"), pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = "01_chain_rule"
 

@@ -8,7 +8,7 @@ import pytest
 
 from tinyqnn.course.web import browser
 
-pytestmark = pytest.mark.usefixtures("browser_ready")
+pytestmark = [pytest.mark.usefixtures("browser_ready"), pytest.mark.slow]
 
 # after MathJax: every math element typeset, no TeX errors; every <img> decoded with a real size
 PAGE_STATE = """async () => {
