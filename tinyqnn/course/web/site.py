@@ -133,6 +133,8 @@ def build_site(out: Path, root: Path | None = None, repo: str | None = None, lit
     try:
         titles = stage(root, work / "src", repo, mathjax)
         jb = Path(sys.executable).parent / "jupyter-book"
+        if not jb.is_file():
+            raise RuntimeError(f"no {jb}: install the web extra, pip install -e \".[web]\" (or make site)")
         proc = subprocess.run([str(jb), "build", str(work / "src"), "--path-output", str(work), "--builder", "html"],
                               capture_output=True, text=True)
         html = work / "_build" / "html"
