@@ -81,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
                 run = drive.run_notebook(context, base, f"{grading.LESSONS_DIR}/{path.name}")
                 cpython = cpython_seconds(path)
                 if run.errors or not run.reached_end:
-                    print(f"{path.stem:28s} {run.kernel_seconds:11.1f}s  failed in the browser: "
-                          f"{next(iter(run.errors.values()), 'stopped early')}", flush=True)
+                    where, error = next(iter(run.errors.items()), ("", "stopped early"))
+                    print(f"{path.stem:28s} {run.kernel_seconds:11.1f}s  failed in the browser at {where}: {error} "
+                          f"(CPython: {cpython:.1f}s)", flush=True)
                     continue
                 ratios.append(run.run_seconds / cpython)
                 print(f"{path.stem:28s} {run.kernel_seconds:11.1f}s {run.run_seconds:8.1f}s {cpython:8.1f}s "

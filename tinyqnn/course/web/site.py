@@ -66,9 +66,12 @@ def stage(root: Path, src: Path, repo: str | None, mathjax: Path) -> list[str]:
     titles = []
     for path in lesson_notebooks(root):
         nb = nbformat.read(path, as_version=4)
-        first = nb.cells[0].source.splitlines()[0] if nb.cells else ""
-        titles.append(first.lstrip("# ").strip() or path.stem)
-        nb.cells.insert(1, nbformat.v4.new_markdown_cell(links_html(path.stem, repo)))
+        if not nb.cells or nb.cells[0].cell_type != "markdown" or not nb.cells[0].source.startswith("# "):
+            raise ValueError(f"{path}: the first cell is not a markdown title (# Lesson N: ...)")
+        first, _, rest = nb.cells[0].source.partition("\n")
+        titles.append(first[2:].strip())
+        # right under the title (this copy only): a raw HTML block needs blank lines around it
+        nb.cells[0].source = f"{first}\n\n{links_html(path.stem, repo)}\n\n{rest.lstrip()}"
         nbformat.write(nb, src / "lessons" / path.name)
     # not under src/_static: Jupyter Book adds every .js found there to every page
     shutil.copytree(mathjax / "es5", src / "_mathjax" / "mathjax")
@@ -141,7 +144,6 @@ def build_site(out: Path, root: Path | None = None, repo: str | None = None, lit
         if proc.returncode != 0 or not (html / "index.html").is_file():
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
             raise RuntimeError(f"jupyter-book build failed (exit {proc.returncode}):\n{tail}")
-        shutil.rmtree(html / "_sources", ignore_errors=True)  # raw copies of the notebooks, not needed to read
         for path in lesson_notebooks(root):
             shutil.copytree(root / grading.EXERCISES_DIR / path.stem, html / "exercises" / path.stem)
         if lite is not None:
