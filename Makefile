@@ -4,7 +4,7 @@ PY := .venv/bin/python
 WORK ?= .
 JUPYTER := .venv/bin/jupyter
 
-.PHONY: help venv demo test test-fast lab workspace exercises bench grid clean
+.PHONY: help venv venv-web demo test test-fast lab workspace exercises site lite lite-offline web-measure bench grid clean
 
 help:                 ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -13,6 +13,11 @@ venv: .venv/.installed
 .venv/.installed: pyproject.toml
 	python3 -m venv .venv
 	.venv/bin/pip install -q -e ".[dev,course,distributed]"
+	touch $@
+
+venv-web: .venv/.installed-web
+.venv/.installed-web: .venv/.installed
+	.venv/bin/pip install -q -e ".[dev,course,distributed,web]"
 	touch $@
 
 demo: venv            ## the README's main job
@@ -34,6 +39,18 @@ workspace: venv       ## copy lessons/ and exercises/ to WORK=DIR outside git (n
 
 exercises: venv       ## regenerate exercises/ from solutions/ (commit both)
 	$(PY) -m tinyqnn release
+
+site: venv-web       ## the course site in build/site: every lesson as a page, offline (includes build/lite if built)
+	$(PY) -m tinyqnn site
+
+lite: venv-web       ## the browser course in build/lite: JupyterLite, Pyodide from its CDN (then `make site` includes it)
+	$(PY) -m tinyqnn lite
+
+lite-offline: venv-web ## the same with Pyodide bundled in the site: no internet needed to use it (what the tests use)
+	$(PY) -m tinyqnn lite --offline
+
+web-measure: venv-web ## site build time and size, browser kernel start, lesson run times browser vs CPython
+	$(PY) -m tinyqnn web-measure
 
 bench: venv           ## throughput vs PyTorch CPU (installs torch's CPU wheel and threadpoolctl into .venv)
 	.venv/bin/pip install -q torch==2.13.0 threadpoolctl

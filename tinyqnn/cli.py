@@ -260,6 +260,9 @@ DELEGATED = {
     "hou-mlp": ("tinyqnn.experiments.hou_mlp", "Hou et al. 2019: MLP with d hidden units, LAQ3, FP vs SQ3"),
     "hou-grid": ("tinyqnn.experiments.hou_grid", "Hou et al. 2019: weights x gradients x clipping grid, N workers"),
     "workspace": ("tinyqnn.course.workspace", "copy lessons/ and exercises/ to your own folder outside git"),
+    "site": ("tinyqnn.course.web.site", "build the course site: every lesson as a web page, offline (web extra)"),
+    "lite": ("tinyqnn.course.web.lite", "build the browser course: lessons and exercises on Pyodide (web extra)"),
+    "web-measure": ("tinyqnn.course.web.measure", "site build time and size, browser vs CPython lesson run times"),
     "fixedpoint": ("tinyqnn.fixedpoint.cli", "integer-only LeNet-5 on a simulated MAC unit (convert, evaluate, sweep, ...)"),
 }
 

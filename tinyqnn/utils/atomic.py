@@ -94,7 +94,9 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+        # mkstemp makes 0600; give the file the usual permissions, but always readable and writable by its
+        # writer (Emscripten, under Pyodide in the browser course, reports a umask of 0o777)
+        os.chmod(tmp, (0o666 & ~_umask()) | 0o600)
         os.replace(tmp, dest)
         for run in _RECORDING:
             run.record(dest)

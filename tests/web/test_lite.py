@@ -1,0 +1,75 @@
+"""The browser course (`make lite-offline`) in headless Chromium on 127.0.0.1 with the offline Pyodide bundle:
+a lesson runs to its last cell; an exercise's visible tests pass with the reference solution pasted in and fail
+with a plausible wrong one; no request leaves 127.0.0.1. Each test starts one Pyodide kernel (about 30 s)."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tinyqnn.course.web import browser, drive
+
+pytestmark = [pytest.mark.usefixtures("browser_ready"), pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[2]
+UNIT = "01_chain_rule"
+
+
+@pytest.fixture
+def lite_browser(offline_lite: Path):
+    failed: list[str] = []
+    with browser.serve(offline_lite) as base, browser.browser_context() as (context, guard):
+        context.route("**/jupyter-lite.json*", drive.expose_app)
+        # JupyterLite asks for favicons it does not ship: not ours to fix, and nothing leaves the machine
+        context.on("response", lambda r: failed.append(f"{r.status} {r.url}")
+                   if r.status >= 400 and "/favicons/" not in r.url else None)
+        yield context, base
+        assert not guard.outside, f"requests left 127.0.0.1: {guard.outside}"
+        assert not failed, failed
+
+
+def solution_sources(unit: str) -> dict[str, str]:
+    """grade_id -> source of every solution cell of solutions/<unit> (the instructor's reference)."""
+    nb = nbformat.read(ROOT / "solutions" / unit / f"{unit}.ipynb", as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def wrong_answer(unit: str) -> dict:
+    spec = importlib.util.spec_from_file_location("wrong", ROOT / "tests" / "course" / "wrong_answers" / f"{unit}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.WRONG_ANSWERS[0]
+
+
+def test_a_lesson_runs_to_its_last_cell_in_the_browser(lite_browser) -> None:
+    context, base = lite_browser
+    run = drive.run_notebook(context, base, f"lessons/{UNIT}.ipynb")
+    assert not run.errors, run.errors
+    assert run.reached_end
+    figures = [o for c in run.cells for o in c["outputs"] if "image/png" in o.get("data", {})]
+    assert figures, "the lesson's figures were not drawn"
+
+
+def test_an_exercise_passes_with_the_solution_and_fails_with_a_wrong_one(lite_browser) -> None:
+    context, base = lite_browser
+    path = f"exercises/{UNIT}/{UNIT}.ipynb"
+    sources = solution_sources(UNIT)
+    wrong = wrong_answer(UNIT)
+    page = context.new_page()
+    try:
+        drive.open_notebook(page, base, path)
+        assert page.evaluate(drive.SET_SOURCES, sources) == len(sources)
+        right = drive.Run(drive.run_all(page)[0])
+        assert not right.errors, right.errors
+        assert right.reached_end
+        graded = [c["id"] for c in right.cells if c["id"] and c["id"].startswith("test_")]
+        assert len(graded) >= 5, graded
+
+        assert page.evaluate(drive.SET_SOURCES, {wrong["cell"]: wrong["source"]}) == 1
+        bad = drive.Run(drive.run_all(page)[0])
+    finally:
+        page.close()
+    assert list(bad.errors) == wrong["fails"][:1], (bad.errors, wrong["why"])
+    assert "AssertionError" in bad.errors[wrong["fails"][0]], bad.errors

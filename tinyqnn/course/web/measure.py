@@ -1,0 +1,95 @@
+"""``python -m tinyqnn web-measure``: what the course on the web costs, measured in one run on this machine.
+
+Prints the site's and the browser course's build time and size, the browser kernel's start time (page open to
+an idle Pyodide kernel that imported tinyqnn), and each lesson's run time in the browser (headless Chromium,
+offline bundle) against CPython (this venv's kernel through nbclient), both in quick mode, as a ratio.
+
+What is timed: in the browser, "run all" from the idle kernel to the last output; in CPython, the sum of the
+cells' execution times nbclient records (kernel start excluded on both sides). One run each, so a busy machine
+shows in the numbers: the ratios, taken on the same machine at nearly the same time, are what to read.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from .. import grading
+from . import browser, drive
+from .lite import build_lite
+from .site import build_site, lesson_notebooks
+
+
+def cpython_seconds(path: Path) -> float:
+    """Seconds of cell execution of ``path`` in a CPython kernel, quick mode (nbclient's recorded timings)."""
+    import nbclient
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    old = os.environ.get("TINYQNN_QUICK")
+    os.environ["TINYQNN_QUICK"] = "1"
+    try:
+        nbclient.NotebookClient(nb, timeout=1200, kernel_name="python3", record_timing=True,
+                                resources={"metadata": {"path": str(path.parent)}}).execute()
+    finally:
+        if old is None:
+            os.environ.pop("TINYQNN_QUICK", None)
+        else:
+            os.environ["TINYQNN_QUICK"] = old
+    total = 0.0
+    for cell in nb.cells:
+        timing = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in timing and "shell.execute_reply" in timing:
+            start = datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00"))
+            end = datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00"))
+            total += (end - start).total_seconds()
+    return total
+
+
+def main(argv: list[str] | None = None) -> int:
+    root = grading.repo_root()
+    parser = argparse.ArgumentParser(prog="python -m tinyqnn web-measure", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lessons", default="all",
+                        help="lesson numbers to run, comma-separated (default all), e.g. 1,3")
+    args = parser.parse_args(argv)
+    problem = browser.missing()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    lessons = lesson_notebooks(root)
+    if args.lessons != "all":
+        wanted = {int(n) for n in args.lessons.split(",")}
+        lessons = [p for p in lessons if int(p.name[:2]) in wanted]
+    with tempfile.TemporaryDirectory() as tmp:
+        site = build_site(Path(tmp) / "site", root)
+        print(f"site build: {site['seconds']:.1f} s, {site['bytes'] / 1e6:.1f} MB ({len(site['pages'])} lessons, "
+              "MathJax included)", flush=True)
+        lite = build_lite(Path(tmp) / "lite", root, offline=True)
+        print(f"browser course build (offline bundle): {lite['seconds']:.1f} s, {lite['bytes'] / 1e6:.1f} MB "
+              f"({len(lite['notebooks'])} notebooks)", flush=True)
+        ratios = []
+        print(f"{'lesson':28s} {'kernel start':>12s} {'browser':>9s} {'CPython':>9s} {'ratio':>7s}")
+        with browser.serve(Path(tmp) / "lite") as base, browser.browser_context() as (context, guard):
+            context.route("**/jupyter-lite.json*", drive.expose_app)
+            for path in lessons:
+                run = drive.run_notebook(context, base, f"{grading.LESSONS_DIR}/{path.name}")
+                cpython = cpython_seconds(path)
+                if run.errors or not run.reached_end:
+                    where, error = next(iter(run.errors.items()), ("", "stopped early"))
+                    print(f"{path.stem:28s} {run.kernel_seconds:11.1f}s  failed in the browser at {where}: {error} "
+                          f"(CPython: {cpython:.1f}s)", flush=True)
+                    continue
+                ratios.append(run.run_seconds / cpython)
+                print(f"{path.stem:28s} {run.kernel_seconds:11.1f}s {run.run_seconds:8.1f}s {cpython:8.1f}s "
+                      f"{ratios[-1]:6.1f}x", flush=True)
+        if ratios:
+            print(f"median browser/CPython ratio over {len(ratios)} lesson(s): {statistics.median(ratios):.1f}x")
+        if guard.outside:
+            print(f"warning: requests left 127.0.0.1: {guard.outside}")
+    return 0
