@@ -100,7 +100,8 @@ def summarise(results: dict[str, dict[str, Any]], ds: list[int], variants: list[
             spread = float(np.mean(spreads))
             bound = blowup_bound(d, 2)
             blow_row = [d, _span(spreads, ".2f"), f"{(1 + math.sqrt(d)) / 2:.2f}", _span(blows, ".3f"),
-                        _span([x + 1 for x in spreads], ".2f"), f"{bound:.2f}", _span([b / bound for b in blows], ".0%")]
+                        _span([x + 1 for x in spreads], ".2f"), f"{bound:.2f}",
+                        _span([b / bound for b in blows], ".0%")]
             bias_row = [d]
             for c in (1, 2, 3):
                 bc = float(np.mean([r["blowup"] for r in group(v, d, f"SQ2 c={c}")]))
