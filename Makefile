@@ -2,9 +2,11 @@
 PY := .venv/bin/python
 # the folder `make lab` serves: the checkout (lessons/ and exercises/), or WORK=DIR, a workspace copy
 WORK ?= .
-JUPYTER := .venv/bin/jupyter
+JUPYTER := $(CURDIR)/.venv/bin/jupyter
+# what `make lab` needs in .venv: the README's `pip install -e ".[course]"` provides it as well as `make venv`
+LAB_NEEDS := import tinyqnn, jupyterlab, nbgrader
 
-.PHONY: help venv venv-web demo test test-fast lab workspace exercises site lite lite-offline web-measure bench grid clean
+.PHONY: help venv venv-web lab-env demo test test-fast lab workspace exercises site lite lite-offline web-measure bench grid clean
 
 help:                 ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -29,9 +31,17 @@ test: venv            ## everything CI runs
 test-fast: venv       ## skip the slow notebook/nbgrader/training checks
 	$(PY) -m pytest -m "not slow"
 
-lab: venv             ## JupyterLab on lessons/ and exercises/ (WORK=DIR: on your workspace copy)
-	@root="$$(cd $(WORK) && pwd)" && echo "JupyterLab on $$root" && \
-	OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-1} $(JUPYTER) lab --ServerApp.root_dir="$$root"
+# an existing .venv that has what the lab needs is used as it is (no reinstall after the README's pip route)
+lab-env:
+	@$(PY) -c "$(LAB_NEEDS)" 2>/dev/null || $(MAKE) --no-print-directory venv
+
+# Started from the folder it serves: nbgrader reads the course directory from the working directory's
+# nbgrader_config.py, and a course directory outside the server root makes it log an error. As root, JupyterLab
+# refuses to start without --allow-root.
+lab: lab-env          ## JupyterLab on lessons/ and exercises/ (WORK=DIR: on your workspace copy)
+	@root="$$(cd $(WORK) && pwd)" && echo "JupyterLab on $$root" && cd "$$root" && \
+	OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-1} $(JUPYTER) lab --ServerApp.root_dir="$$root" \
+	$$(test "$$(id -u)" != 0 || echo --allow-root)
 
 workspace: venv       ## copy lessons/ and exercises/ to WORK=DIR outside git (never overwrites your files)
 	@test "$(WORK)" != "." || { echo "usage: make workspace WORK=~/tinyqnn-work"; exit 2; }

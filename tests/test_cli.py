@@ -52,6 +52,7 @@ def test_unknown_command_exits_nonzero():
 
 # ---------------------------------------------------------------------- shared helpers
 import argparse  # noqa: E402
+import os  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
@@ -325,7 +326,7 @@ def test_make_lab_serves_lessons_and_exercises(work, tmp_path):
     target with ``echo`` standing in for jupyter (-o: do not (re)build the venv) and read the root it gets."""
     args = ["make", "-s", "-o", ".venv/.installed", "lab", "JUPYTER=echo"] + ([f"WORK={tmp_path}"] if work else [])
     printed = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=True).stdout
-    root = Path(re.search(r"^lab --ServerApp.root_dir=(.+)$", printed, re.M)[1])
+    root = Path(re.search(r"^lab --ServerApp.root_dir=(\S+)", printed, re.M)[1])
     if work:
         assert root == tmp_path.resolve()
     else:
@@ -333,6 +334,27 @@ def test_make_lab_serves_lessons_and_exercises(work, tmp_path):
     bad = subprocess.run(["make", "-s", "-o", ".venv/.installed", "lab", "JUPYTER=echo", f"WORK={tmp_path / 'typo'}"],
                          cwd=REPO, capture_output=True, text=True)
     assert bad.returncode != 0 and "root_dir" not in bad.stdout  # a mistyped WORK does not serve some other folder
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_lab_starts_in_the_served_folder_allows_root_and_does_not_reinstall(tmp_path):
+    """After the README's pip route (no .venv/.installed stamp: -W makes pyproject.toml newer than any stamp)
+    ``make lab`` uses the venv as it is; JupyterLab starts in the folder it serves (nbgrader then finds no course
+    directory outside the server root), with --allow-root exactly when run as root."""
+    dry = subprocess.run(["make", "-s", "-n", "-W", "pyproject.toml", "lab", "JUPYTER=echo"], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout
+    assert "pip install" not in dry and "python3 -m venv" not in dry, dry
+    fake = tmp_path / "jupyter"
+    fake.write_text('#!/bin/sh\necho "cwd=$(pwd)"\necho "args=$*"\n')
+    fake.chmod(0o755)
+    work = tmp_path / "work"
+    work.mkdir()
+    printed = subprocess.run(["make", "-s", "lab", f"JUPYTER={fake}", f"WORK={work}"], cwd=REPO,
+                             capture_output=True, text=True, check=True).stdout
+    assert f"cwd={work.resolve()}" in printed
+    args = re.search(r"^args=(.*)$", printed, re.M)[1].split()
+    assert args[:2] == ["lab", f"--ServerApp.root_dir={work.resolve()}"]
+    assert ("--allow-root" in args) == (os.geteuid() == 0)
 
 
 def test_every_command_the_readme_names_exists():

@@ -786,3 +786,15 @@ def test_real_fetch_gives_up_on_a_silent_server(tmp_path, tiny, monkeypatch):
     assert time.monotonic() - start < 3
     message = str(info.value)
     assert "timed out" in message and f"download {base}c/" in message and "skipped" in message
+
+
+def test_the_demo_without_network_names_its_command_line_option(tmp_path, offline, capsys):
+    """On the command line the fix is ``--data-dir DIR``, not the Python API's ``root=DIR`` (issue 20)."""
+    from tinyqnn.cli import main
+
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--no-progress"]) == 2
+    error = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert len(error) == 1 and error[0].startswith("error: Could not find the MNIST files")
+    err = error[0]
+    assert "pass --data-dir DIR on the command line" in err and "TINYQNN_DATA=DIR" in err
+    assert offline  # the download was attempted, and refused

@@ -57,9 +57,9 @@ def test_set():
 
 def _assert_agrees_but_for_near_ties(imodel, fq: nn.Module, test_set) -> None:
     """Integer and fake-quantized (float64) predictions agree on every image whose integer logits' top two are
-    more than one unit apart: fc3's int32 bias is rounded to the accumulator's unit, so closer logits may tie or
-    swap. Which images those are depends on the trained weights, hence on the BLAS kernels that trained them,
-    so the rule is checked, not a count of lucky images (full MNIST test set: README, >= 99.9%)."""
+    more than one unit apart: the logits are requantized and their bias rounded to a unit of 1/256 of the finest
+    accumulator unit, so closer logits may tie or swap. Which images those are depends on the trained weights,
+    hence on the BLAS kernels that trained them, so the rule is checked, not a count of lucky images."""
     fq = fq.double()  # float64: no float32 near-ties on the reference side
     fq.eval()
     with tq.no_grad():
@@ -145,7 +145,7 @@ def test_vectorized_inference_is_bit_exact_against_the_naive_loops(trained, test
     logits, _ = integer_forward(imodel, pixels)
     last = imodel.layers[-1]
     np.testing.assert_array_equal(logits, multiply_by_quantized_multiplier(naive, last.quantized_multiplier[None],
-                                                                           last.shift[None]))
+                                                                           last.shift[None]) + last.bias[None])
 
 
 def test_save_load_round_trip_states_every_width(trained, test_set, tmp_path):
@@ -397,3 +397,45 @@ def test_report_into_an_own_folder_refuses_a_user_file_it_never_wrote(trained, t
                  "--out", str(folder)]) == 2
     assert "report.json, which tinyqnn fixedpoint did not write" in capsys.readouterr().err
     assert json.loads((folder / "report.json").read_text()) == {"mine": True} and not (folder / "layers.md").exists()
+
+
+def test_integer_logits_are_the_fake_quantized_logits_to_within_a_unit_of_their_fine_scale(trained, test_set):
+    """The logits' unit is min S_f / 256: requantization and the bias each lose at most half of it, so the integer
+    logits times that unit are the float64 fake-quantized logits to within one unit. At the accumulator's own
+    unit (the earlier format) the error reached half an accumulator unit, and two classes could tie exactly."""
+    from tinyqnn.fixedpoint.convert import LOGIT_SUBUNITS
+
+    imodel = convert_lenet(trained)  # 8-bit weights per channel
+    fq = quantize_weights(trained, "symmetric", 8, True).double()  # the same weights, fake-quantized, float64
+    fq.eval()
+    with tq.no_grad():
+        want = fq(tq.Tensor(test_set[np.arange(len(test_set))][0].astype(np.float64))).data
+    unit = float(imodel.layer("fc3").acc_scale.min()) / LOGIT_SUBUNITS
+    logits = integer_forward(imodel, test_set.images)[0]
+    assert np.abs(logits * unit - want).max() <= 1.01 * unit
+    top2 = np.sort(logits, axis=1)[:, -2:]
+    assert np.all(top2[:, 1] > top2[:, 0] + 2)  # no ties or near-ties left on the subset
+    np.testing.assert_array_equal(logits.argmax(axis=1), want.argmax(axis=1))
+
+
+def test_memory_counts_conv1s_per_position_bias_and_prices_reads_by_the_memory_that_holds_them(trained, test_set):
+    from tinyqnn.fixedpoint.report import ENERGY_PJ, format_layer_report, memory_level
+
+    assert memory_level(8 * 8 * 1024) == ("8 KB SRAM", "sram_read_64bit_8kb")
+    assert memory_level(8 * 8 * 1024 + 1) == ("32 KB SRAM", "sram_read_64bit_32kb")
+    assert memory_level(8 * 1024 * 1024) == ("1 MB SRAM", "sram_read_64bit_1mb")
+    assert memory_level(8 * 1024 * 1024 + 1) == ("DRAM", "dram_read_64bit")
+    rows = {r["layer"]: r for r in layer_report(convert_lenet(trained), test_set.images[:50])}
+    conv1 = rows["conv1"]
+    assert conv1["memory_bits"] == 6 * 25 * 8 + 6 * 28 * 28 * 32  # the int32 bias is stored as (6, 28, 28)
+    assert conv1["weight_memory_bits"] == 6 * 25 * 8 + 6 * 32  # the parameters: one bias per channel
+    total_int = sum(r["memory_bits"] for r in rows.values())
+    total_float = sum(r["float32_weight_memory_bits"] for r in rows.values())
+    assert 60 * 1024 * 8 < total_int < 80 * 1024 * 8 and 200 * 1024 * 8 < total_float < 260 * 1024 * 8
+    assert conv1["weight_memory"] == conv1["float32_weight_memory"] == "1 MB SRAM"
+    e = {k: v for k, (v, _) in ENERGY_PJ.items()}
+    act_key = memory_level(sum(r["activation_memory_bits"] for r in rows.values()))[1]
+    assert conv1["energy_int_sram_pj"] == pytest.approx(conv1["memory_bits"] / 64 * e["sram_read_64bit_1mb"]
+                                                        + conv1["activation_memory_bits"] / 64 * e[act_key])
+    assert "weights and biases" in format_layer_report(list(rows.values())) and "in 1 MB SRAM" in \
+        format_layer_report(list(rows.values()))

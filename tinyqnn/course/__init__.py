@@ -6,8 +6,9 @@ nbformat/nbclient/nbgrader lazily, so ``import tinyqnn.course`` stays cheap insi
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-__all__ = ["quick_mode", "QUICK_ENV_VARS"]
+__all__ = ["quick_mode", "QUICK_ENV_VARS", "results_dir"]
 
 # nbgrader sets NBGRADER_EXECUTION ("autograde" / "validate") while it runs a notebook;
 # TINYQNN_QUICK is ours (CI runs the lessons with it, learners may set it too).
@@ -21,3 +22,13 @@ def quick_mode() -> bool:
     An empty value or ``0`` counts as unset, so ``TINYQNN_QUICK=0`` switches quick mode off.
     """
     return any(os.environ.get(name, "").strip() not in ("", "0") for name in QUICK_ENV_VARS)
+
+
+def results_dir() -> Path:
+    """The checkout's ``results/`` folder (the README's full runs, e.g. ``table1_mnist/table1.csv``).
+
+    Lessons read full-run results from here rather than from ``../results``: a learner's workspace (``python -m
+    tinyqnn workspace``) holds copies of ``lessons/`` and ``exercises/`` only, and tinyqnn is installed editable
+    from the checkout, so the package always knows where its results are.
+    """
+    return Path(__file__).resolve().parents[2] / "results"

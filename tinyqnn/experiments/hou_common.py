@@ -93,11 +93,10 @@ def run_cells(fn: Callable[[dict[str, Any]], dict[str, Any]], cells: Sequence[di
     if getattr(args, "dask", False) or getattr(args, "scheduler", None):
         from ..distributed.dask_backend import DaskExecutor
 
+        timeout = getattr(args, "scheduler_timeout", 10.0)
         if args.scheduler:  # say what a silent wait is for: a wrong address takes the whole timeout to fail
-            log(f"connecting to the Dask scheduler at {args.scheduler} (waiting up to "
-                f"{args.scheduler_timeout:g} s) ...")
-        with DaskExecutor(address=args.scheduler, n_workers=args.dask_workers,
-                          connect_timeout=args.scheduler_timeout) as ex:
+            log(f"connecting to the Dask scheduler at {args.scheduler} (waiting up to {timeout:g} s) ...")
+        with DaskExecutor(address=args.scheduler, n_workers=args.dask_workers, connect_timeout=timeout) as ex:
             from distributed import as_completed
 
             futures = {ex.client.submit(fn, c, pure=False): c for c in todo}

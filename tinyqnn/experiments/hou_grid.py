@@ -273,14 +273,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="iterations with 2 workers (overrides --epochs; 0: from --epochs)")
     p.add_argument("--lr", type=positive_float, default=1e-3, help="server learning rate (default 1e-3)")
     p.add_argument("--target-loss", type=positive_float, default=0.6, help="for the weak-scaling 'iterations to reach'")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of data order, initialisation and quantizer streams")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of data order, initialisation and quantizer streams")
     p.add_argument("--quick", action="store_true", help="bundled subset, few cells, 20 iterations (CI)")
     add_cell_args(p)
     args = p.parse_args(argv)
     if args.quick:
         args.dataset, args.iterations, args.hidden = "fashion-mnist-subset", 20, 32
         args.weights, args.grads, args.scaling_workers = ["FP", "LAB", "LAQ2"], ["FP", "SQ2", "SQ2 c=3"], [1, 2]
-    check_fits_memory(p, "--hidden", args.hidden, BYTES_PER_HIDDEN * args.hidden * max(1, max(args.scaling_workers) // 2),
+    check_fits_memory(p, "--hidden", args.hidden,
+                      BYTES_PER_HIDDEN * args.hidden * max(1, max(args.scaling_workers) // 2),
                       "784 float64 weights per hidden unit, in about 20 copies, more with more workers")
     out = Path(args.out)
     cells = make_cells(args)

@@ -69,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="hidden units d (default 64 256 1024 4096)")
     p.add_argument("--iterations", type=positive_int, default=400, help="iterations per run (default 400)")
     p.add_argument("--workers", type=positive_int, default=2, help="data-parallel workers N (default 2)")
-    p.add_argument("--lr", type=positive_float, default=0.1, help="base learning rate, decayed as lr/sqrt(t) (default 0.1)")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of data order, initialisation and quantizer streams")
+    p.add_argument("--lr", type=positive_float, default=0.1,
+                   help="base learning rate, decayed as lr/sqrt(t) (default 0.1)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of data order, initialisation and quantizer streams")
     p.add_argument("--quick", action="store_true", help="bundled MNIST subset, d in {16, 64}, 30 iterations (CI)")
     add_cell_args(p)
     args = p.parse_args(argv)

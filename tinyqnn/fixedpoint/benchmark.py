@@ -88,9 +88,9 @@ def _naive_forward(imodel: Any, pixels: np.ndarray, naive_conv2d: Any, naive_lin
             if bias is None:
                 acc = acc + layer.bias[None]
         else:
-            acc, _ = naive_linear(x.reshape(len(x), -1), layer.weight, layer.bias)
+            acc, _ = naive_linear(x.reshape(len(x), -1), layer.weight, layer.accumulator_bias)
         if layer.act_bits is None:
-            return acc
+            return acc  # the output layer's accumulators (its bias is added to the requantized logits)
         x = activation_levels(layer, acc, "requant")
         if layer.pool:
             x = max_pool_int(x, layer.pool)

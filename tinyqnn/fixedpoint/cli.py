@@ -193,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--limit", type=positive_int, default=None, help="only the first N test images (N >= 1)")
 
     def weight_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--weight-bits", type=int_in(2, 16), default=8, help="bits of the integer weights, 2 to 16 (default 8)")
+        p.add_argument("--weight-bits", type=int_in(2, 16), default=8,
+                       help="bits of the integer weights, 2 to 16 (default 8)")
         p.add_argument("--per-tensor", action="store_true", help="one weight scale per layer (default: per channel)")
         p.add_argument("--method", choices=("requant", "thresholds"), default="requant",
                        help="activation step: multiplier and shift, or integer thresholds (default requant)")

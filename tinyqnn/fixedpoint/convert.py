@@ -22,8 +22,11 @@ What each layer becomes (channel f; ``S_in`` the input step, ``S_w[f]`` the weig
 * the input: MNIST pixels ``p`` (uint8) are normalised as ``(p - 255 mean) / (255 std)``; the zero point
   ``255 * 0.1307 = 33.33`` is not an integer, so conv1 pads with ``p = 0`` and its bias carries
   ``-33.33 * (sum of the weights over the taps inside the image)`` per output position (F, 28, 28);
-* the last layer's int32 logits are requantized (double rounding, TFLite's default) to one common
-  scale ``min_f S_f``, so their argmax is the prediction.
+* the last layer's accumulators are requantized (double rounding, TFLite's default) to int32 logits at one
+  common scale ``min_f S_f / 256`` and its bias, rounded at that scale, is added after: their argmax is the
+  prediction. At the accumulator's own scale two classes' logits tied exactly on a few images in 10,000
+  (the requantization and the bias rounding each lose up to half a unit), and argmax then picked the first;
+  256 sub-units leave rounding errors far below the logits' real gaps.
 """
 from __future__ import annotations
 
@@ -42,7 +45,9 @@ from .requant import check_same_scale, quantize_multiplier
 from .thresholds import compute_thresholds
 
 FORMAT = "tinyqnn-integer-lenet"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: logits at min S_f / LOGIT_SUBUNITS, the output layer's bias added at that scale
+#: the logits' unit is the finest accumulator unit divided by this (see the module docstring)
+LOGIT_SUBUNITS = 256
 METHODS = ("requant", "thresholds")
 LAYERS = ("conv1", "conv2", "fc1", "fc2", "fc3")
 
@@ -80,6 +85,12 @@ class IntLayer:
     def acc_scale(self) -> np.ndarray:
         """(F,) the real value of one accumulator unit, ``S_in * S_w[f]``."""
         return self.in_scale * self.weight_scale
+
+    @property
+    def accumulator_bias(self) -> np.ndarray | None:
+        """The bias the accumulator adds (its last step); None for the output layer, whose bias is added to
+        the requantized logits at their finer scale."""
+        return None if self.act_bits is None else self.bias
 
 
 @dataclass
@@ -202,13 +213,14 @@ def convert_lenet(model: Any, weight_bits: int | None = None, per_channel: bool 
             taps, _ = int_conv2d(np.ones((1, 1, 28, 28), dtype=np.int64), q, padding=padding, count=False)
             offset = -zero_point * taps[0].astype(np.float64)  # (F, 28, 28)
         weight_info[name] = dict(bits=bits, per_channel=pc)
-        if act_name is None:  # the output layer: int32 logits at one common scale
-            out_scale = float(s_acc.min())
+        if act_name is None:  # the output layer: int32 logits at one common, finer scale; bias added there
+            out_scale = float(s_acc.min()) / LOGIT_SUBUNITS
             m0, sh = quantize_multiplier(s_acc / out_scale)
-            bias = np.rint(b_float / s_acc).astype(np.int64)
+            bias = np.rint(b_float / out_scale).astype(np.int64)
+            check_fits(bias, 32, True, f"{name}'s bias at the logits' scale")
             layers.append(IntLayer(name, "linear", q, bits, s_w, bias, in_scale, in_bits,
                                    multiplier=s_acc / out_scale, quantized_multiplier=np.asarray(m0),
-                                   shift=np.asarray(sh), bias_real=b_float / s_acc))
+                                   shift=np.asarray(sh), bias_real=b_float / out_scale))
             break
         act_bits, alpha = _act_setup(getattr(model, act_name), act_name)
         mu, sigma, gamma, beta = _bn_setup(getattr(model, bn_name), q.shape[0], bn_name)
@@ -251,12 +263,13 @@ def _tensor_facts(layer: IntLayer) -> dict[str, dict[str, Any]]:
         "weight": dict(bits=layer.weight_bits, signed=True, provenance="symmetric quantization of the trained float "
                        "weights (sign flipped where the batch norm scale is negative)"),
         "bias": dict(bits=32, signed=True, provenance="float bias, batch norm shift and input zero point folded, "
-                     "rounded to accumulator units S_in * S_w"),
+                     "rounded to accumulator units S_in * S_w (the logits: to their unit min S_in * S_w / "
+                     f"{LOGIT_SUBUNITS}, added after requantization)"),
         "weight_scale": dict(bits=64, signed=None, provenance="float64 step S_w of the weight quantizer"),
         "bias_real": dict(bits=64, signed=None, provenance="the unrounded folded shift B (float64), "
                           "for the thresholds and for checking"),
         "multiplier": dict(bits=64, signed=None, provenance="real multiplier M (float64): |gamma| S_in S_w / "
-                           "(sigma alpha), or S_w / min S_w for the logits"),
+                           f"(sigma alpha), or {LOGIT_SUBUNITS} S_w / min S_w for the logits"),
         "quantized_multiplier": dict(bits=32, signed=True, provenance="M0 of quantize_multiplier(M) (Q0.31)"),
         "shift": dict(bits=8, signed=True, provenance="shift of quantize_multiplier(M), M = M0 2^(shift-31)"),
     }

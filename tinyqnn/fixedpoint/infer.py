@@ -112,7 +112,7 @@ def _forward_batch(model: IntegerLeNet, x: np.ndarray, method: str, acc_bits: in
                 acc, extra = _add_bias(acc, layer.bias[None], acc_bits, overflow, _bound(layer))
                 counts = None if counts is None else counts + extra
         else:
-            acc, counts = int_linear(x, layer.weight, layer.bias, acc_bits, overflow, count=collect)
+            acc, counts = int_linear(x, layer.weight, layer.accumulator_bias, acc_bits, overflow, count=collect)
         if collect:
             s = stats[layer.name]
             s["overflows"] += int(counts.sum())
@@ -123,11 +123,7 @@ def _forward_batch(model: IntegerLeNet, x: np.ndarray, method: str, acc_bits: in
             s["acc_min"] = lo if s["acc_min"] is None else min(lo, s["acc_min"])
             s["acc_max"] = hi if s["acc_max"] is None else max(hi, s["acc_max"])
         if layer.act_bits is None:
-            # int32 logits at one common scale (TFLite's double rounding). The kernel's x * 2**shift must stay
-            # in int32: saturate the input that far (reached only by an accumulator that already overflowed)
-            limit = ((1 << 31) - 1) >> int(max(layer.shift.max(), 0))
-            return multiply_by_quantized_multiplier(np.clip(acc, -limit, limit), layer.quantized_multiplier[None],
-                                                    layer.shift[None])
+            return output_logits(layer, acc)
         positional = layer.bias.ndim > 1  # conv1: thresholds and bias residual vary by position
         if layer.pool and not positional:
             # the quantizer is non-decreasing in acc (M > 0) and the same at every position, so max-pooling
@@ -140,11 +136,25 @@ def _forward_batch(model: IntegerLeNet, x: np.ndarray, method: str, acc_bits: in
     raise ValueError("the integer model has no output layer")
 
 
+def output_logits(layer: IntLayer, acc: np.ndarray) -> np.ndarray:
+    """The output layer's int32 logits from its accumulators (N, F), no bias: requantized to the common logit
+    scale (TFLite's double rounding), then the bias, stated at that scale, added."""
+    # The kernel's x * 2**shift must stay in int32: saturate the input that far (reached only by an
+    # accumulator that already overflowed)
+    limit = ((1 << 31) - 1) >> int(max(layer.shift.max(), 0))
+    scaled = multiply_by_quantized_multiplier(np.clip(acc, -limit, limit), layer.quantized_multiplier[None],
+                                              layer.shift[None])
+    return np.asarray(scaled, dtype=np.int64) + layer.bias[None]
+
+
 def _bound(layer: IntLayer) -> int:
-    """Analytic bound of every partial sum of a layer: ``max_f (2^in_bits - 1) sum |w_f| + max |bias_f|``."""
+    """Analytic bound of every partial sum of a layer: ``max_f (2^in_bits - 1) sum |w_f| + max |bias_f|`` (the
+    bias the accumulator adds: none for the output layer)."""
     f = layer.weight.shape[0]
     w_abs = magnitude(layer.weight).reshape(f, -1).sum(axis=1)
-    return int(((2 ** layer.in_bits - 1) * w_abs + magnitude(layer.bias).reshape(f, -1).max(axis=1)).max())
+    bias = layer.accumulator_bias
+    bias_max = 0 if bias is None else magnitude(bias).reshape(f, -1).max(axis=1)
+    return int(((2 ** layer.in_bits - 1) * w_abs + bias_max).max())
 
 
 def _add_bias(acc: np.ndarray, bias: np.ndarray, acc_bits: int, overflow: str,
