@@ -227,3 +227,19 @@ def test_theory_figures_refuse_a_folder_with_a_users_file(tmp_path, capsys):
     (tmp_path / "theory.json").write_text("mine")
     assert main(["theory-figures", "--quick", "--out", str(tmp_path)]) == 2
     assert "not a theory-figures run" in capsys.readouterr().err and (tmp_path / "theory.json").read_text() == "mine"
+
+
+def test_committed_result_folders_list_what_their_commands_wrote():
+    """Every results/ folder a command wrote carries its manifest, so rerunning the command there (as the README
+    says) replaces those files; a manifest must not name files that are not there."""
+    from pathlib import Path
+
+    results = Path(__file__).resolve().parents[1] / "results"
+    manifests = sorted(results.rglob(RUN_MANIFEST))
+    assert {m.parent.name for m in manifests} >= {"linear", "mlp", "grid", "fixedpoint", "instability", "theory"}
+    for manifest in manifests:
+        listed = run_manifest(manifest.parent)
+        assert listed is not None, manifest
+        missing = [rel for rel in listed["files"] if not (manifest.parent / rel).is_file()]
+        assert not missing, f"{manifest} lists missing files {missing[:5]}"
+        assert folder_state(manifest.parent, listed["command"]) == "own"
