@@ -261,6 +261,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 #: commands with their own argument parsers: ``python -m tinyqnn NAME ARGS`` calls ``module.main(ARGS)``
 DELEGATED = {
     "benchmark": ("tinyqnn.bench.throughput", "throughput vs PyTorch CPU (see `benchmark --help`)"),
+    "benchmark-versus": ("tinyqnn.bench.versus",
+                         "training-step time vs another checkout, and library vs command line (see its --help)"),
     "check": ("tinyqnn.course.check", "score your own exercise notebook (see `check --help`)"),
     "release": ("tinyqnn.course.release", "regenerate exercises/ from solutions/ (instructors)"),
     "new-assignment": ("tinyqnn.course.new", "start a new unit from the template (instructors)"),
@@ -332,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] in DELEGATED:
             import importlib
 
-            if argv[0] != "benchmark":  # the benchmark pins its own threads per measurement
+            if not argv[0].startswith("benchmark"):  # the benchmarks pin its own threads per measurement
                 set_num_threads(default_num_threads(), default_blas_threads())  # --threads options override this
             return int(importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:]) or 0)
         args = build_parser().parse_args(argv)
