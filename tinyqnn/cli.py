@@ -267,6 +267,8 @@ DELEGATED = {
     "release": ("tinyqnn.course.release", "regenerate exercises/ from solutions/ (instructors)"),
     "new-assignment": ("tinyqnn.course.new", "start a new unit from the template (instructors)"),
     "grid": ("tinyqnn.experiments.table1", "Yin et al. Table 1: bits x STE grid on LeNet-5, resumable (see `grid --help`)"),
+    "deep": ("tinyqnn.experiments.deep", "Yin et al. Table 1's deep rows: quantized ResNets over depth, STEs, "
+             "instability (see `deep --help`)"),
     "instability": ("tinyqnn.experiments.instability", "identity STE from a clipped-ReLU minimum at lr 1e-5"),
     "theory-figures": ("tinyqnn.experiments.theory_figures", "the two-layer model's figures (coarse gradients)"),
     "hou-linear": ("tinyqnn.experiments.hou_linear", "Hou et al. 2019: linear model, LAB + SQm/clipped gradients"),

@@ -190,7 +190,7 @@ def column_blocks(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int,
     windows = sliding_window_view(x_pad, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].transpose(0, 1, 4, 5, 2, 3)
     per_sample = c * kh * kw * oh * ow
     block = block_samples(per_sample * x_pad.itemsize, n)
-    buffer = np.empty((block, c, kh, kw, oh, ow), dtype=x_pad.dtype) if keep is None else None
+    buffer = buffers.empty((block, c, kh, kw, oh, ow), dtype=x_pad.dtype) if keep is None else None
     for start in range(0, n, block):
         stop = min(start + block, n)
         cols = buffer[: stop - start] if keep is None else keep[start:stop].reshape(stop - start, c, kh, kw, oh, ow)
@@ -221,7 +221,7 @@ def row_blocks(x: np.ndarray, kw: int, sw: int, ow: int,
     hp = h + 2 * ph
     block = block_samples(c * kw * hp * ow * x.itemsize, n)
     # zeros once: the padding border of every block is the same region and is never written
-    buffer = np.zeros((block, c, kw, hp, ow), dtype=x.dtype)
+    buffer = buffers.zeros((block, c, kw, hp, ow), dtype=x.dtype)
     spans = []  # per offset j: the outputs o whose input column o*sw + j - pw lies inside x
     for j in range(kw):
         lo = max(0, -(-(pw - j) // sw))
@@ -252,7 +252,7 @@ def correlate(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], padding: tu
     (n, c, h, wd), f, (ph, pw) = x.shape, w.shape[0], padding
     rows = use_rows(stride, c * w.shape[3])
     padded = not rows and (ph, pw) != (0, 0)
-    x_pad = np.empty((n, c, h + 2 * ph, wd + 2 * pw), dtype=x.dtype) if padded else x
+    x_pad = buffers.empty((n, c, h + 2 * ph, wd + 2 * pw), dtype=x.dtype) if padded else x
     out = buffers.empty((n, f, out_hw[0] * out_hw[1]), dtype=x.dtype)
 
     def samples(a: int, b: int) -> None:
@@ -288,7 +288,7 @@ def correlate_into(out: np.ndarray, x_pad: np.ndarray, w: np.ndarray, stride: tu
         o = out[start:stop]
         np.matmul(w_rows[0], rows[:, :, :p], out=o)
         if partial.shape != o.shape:
-            partial = np.empty_like(o)
+            partial = buffers.empty_like(o)
         for i in range(1, kh):  # add the other kernel rows while the block is still in cache
             o += np.matmul(w_rows[i], rows[:, :, i * ow : i * ow + p], out=partial)
 
@@ -349,7 +349,7 @@ def input_grad(grad: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], stride
         return col2im_whole_batch(grad, w, x_shape, stride, padding)
     w2t = np.ascontiguousarray(w.reshape(f, -1).T)  # (C*KH*KW, F)
     g = grad.reshape(n, f, oh * ow)
-    dx_pad = np.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=grad.dtype)
+    dx_pad = buffers.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=grad.dtype)
     over_slices(lambda a, b: col2im_blocks(dx_pad[a:b], w2t, g[a:b], w.shape, stride, (oh, ow)), n)
     return dx_pad[:, :, ph : ph + h, pw : pw + wd]
 
@@ -360,7 +360,7 @@ def col2im_blocks(dx_pad: np.ndarray, w2t: np.ndarray, g: np.ndarray, w_shape: t
     g (N, F, OH*OW)."""
     (n, c), (_, _, kh, kw), (sh, sw), (oh, ow) = dx_pad.shape[:2], w_shape, stride, out_hw
     block = block_samples(c * kh * kw * oh * ow * g.itemsize, n)
-    dcols = np.empty((block, c * kh * kw, oh * ow), dtype=g.dtype)
+    dcols = buffers.empty((block, c * kh * kw, oh * ow), dtype=g.dtype)
     for start in range(0, n, block):
         stop = min(start + block, n)
         d = np.matmul(w2t, g[start:stop], out=dcols[: stop - start]).reshape(stop - start, c, kh, kw, oh, ow)

@@ -150,7 +150,7 @@ class BatchNorm(Function):
         dres = None
         if need_r:
             same = stride == 1 and offset == 0 and ctx.residual_shape == grad.shape
-            dres = np.zeros(ctx.residual_shape, grad.dtype) if not same else None
+            dres = buffers.zeros(ctx.residual_shape, grad.dtype) if not same else None
         sums_needed = need_w or need_b or (training and need_x)
 
         def first_pass(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
