@@ -128,3 +128,19 @@ def test_command_line_help_and_refusals(tmp_path, capsys):
     assert deep.main(["--quick", "--out", str(tmp_path / "mine"), "--no-progress"]) == 2
     assert "not a tinyqnn deep sweep" in capsys.readouterr().err
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_a_diverging_cell_is_recorded_and_the_sweep_goes_on(tmp_path):
+    """lr 1e30 makes every quantized cell's loss NaN: each is kept as 'diverged' (no crash), the tables say so,
+    and a rerun neither retrains it nor fails."""
+    cfg = tiny(lr=1e30, stes=("identity", "clipped_relu"), epochs=1, milestones=())
+    result = deep.run_deep(cfg, tmp_path, progress=False, plots=True, log=lambda s: None)
+    cells = result["cells"]["resnet8"]
+    assert not cells["float"].get("diverged")
+    for name in ("2bit_identity", "2bit_clipped_relu"):
+        assert "training diverged in epoch 1" in cells[name]["diverged"]
+        assert json.loads((tmp_path / "resnet8" / name / "final.json").read_text())["diverged"]
+    assert "diverged (in epoch 1)" in (tmp_path / "deep.md").read_text()
+    assert result["instability"] == {}  # no clipped-ReLU minimum to start from
+    again = deep.run_deep(cfg, tmp_path, progress=False, plots=False, log=lambda s: None)
+    assert all(r["skipped"] for r in again["cells"]["resnet8"].values())

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..train.checkpoint import read_checkpoint_meta
+from ..train.loop import TrainingDiverged
 from ..utils import atomic_write_bytes, save_figure
 from .table1 import FLOAT_CELL, EpochLoader, _check_same, _evenly, cell_name, load_cell_result, parse_cell
 
@@ -189,7 +190,7 @@ def run_cell(net: str, name: str, cfg: DeepConfig, out: Path, data: tuple[Any, A
     done = load_cell_result(cell_dir)
     if done is not None:
         _check_same(done["config"], conf, cell_dir / "final.json")
-        if done["epochs"] >= epochs:
+        if done.get("diverged") or done["epochs"] >= epochs:  # a diverged cell is a result, not retried
             return {**done, "skipped": True}
     checkpoint = cell_dir / "checkpoint.npz"
     history: list[dict[str, Any]] = []
@@ -213,8 +214,11 @@ def run_cell(net: str, name: str, cfg: DeepConfig, out: Path, data: tuple[Any, A
     log = RunLog(cell_dir, conf)
     log.rows = [dict(row) for row in history]
     start, first_epoch = time.perf_counter(), len(history) + 1
-    history = fit_fn(model, train_loader, test_loader, optimizer, epochs, scheduler=scheduler, log=log,
-                     checkpoint=checkpoint, resume=True, progress=progress, meta={"config": conf})
+    try:
+        history = fit_fn(model, train_loader, test_loader, optimizer, epochs, scheduler=scheduler, log=log,
+                         checkpoint=checkpoint, resume=True, progress=progress, meta={"config": conf})
+    except TrainingDiverged as error:  # a result, not a crash: the paper's bad STEs fail this way on deep nets
+        return _diverged(net, name, conf, cell_dir, str(error), len(train), len(test), cfg.dataset)
     wall = time.perf_counter() - start
     if not history or history[-1]["epoch"] < epochs:
         raise RuntimeError(f"cell {net}/{name} stopped after {len(history)} of {epochs} epochs")
@@ -230,6 +234,25 @@ def run_cell(net: str, name: str, cfg: DeepConfig, out: Path, data: tuple[Any, A
     }
     atomic_write_bytes(cell_dir / "final.json", json.dumps(record, indent=2).encode())
     plot_history(history, cell_dir / "curves.png", title=f"{net} {name} ({cfg.dataset})")
+    return {**record, "skipped": False}
+
+
+def _diverged(net: str, name: str, conf: dict[str, Any], cell_dir: Path, message: str, n_train: int, n_test: int,
+              dataset: str) -> dict[str, Any]:
+    """The record of a cell whose loss became NaN/inf: kept (``final.json``, ``diverged``) so that the sweep
+    goes on, the tables say so, and a rerun does not train it again. Its last good checkpoint stays."""
+    bits, ste = parse_cell(name)
+    history = list(read_checkpoint_meta(cell_dir / "checkpoint.npz").get("history", [])) \
+        if (cell_dir / "checkpoint.npz").is_file() else []
+    record = {
+        "net": net, "cell": name, "bits": bits, "ste": ste, "alpha": conf["alpha"], "diverged": message,
+        "epochs": history[-1]["epoch"] if history else 0, "final_train_loss": float("nan"), "final_test_loss": float("nan"),
+        "final_test_accuracy": float("nan"), "best_test_accuracy": max((100 * r["test_accuracy"] for r in history),
+                                                                        default=float("nan")),
+        "train_seconds_per_epoch": float("nan"), "train_size": n_train, "test_size": n_test, "config": conf,
+        "history": history,
+    }
+    atomic_write_bytes(cell_dir / "final.json", json.dumps(record, indent=2).encode())
     return {**record, "skipped": False}
 
 
@@ -269,6 +292,12 @@ def depth_of(net: str) -> int:
     return 11 if net == "vgg11" else int(net[6:])
 
 
+def _entry(r: dict[str, Any]) -> str:
+    if r.get("diverged"):
+        return "diverged (" + r["diverged"].split(":")[0].replace("training diverged ", "") + ")"
+    return f"{r['final_train_loss']:.2g} / {r['final_test_accuracy']:.2f}"
+
+
 def write_tables(results: dict[str, dict[str, dict[str, Any]]], tests: dict[str, dict[str, Any]], cfg: DeepConfig,
                  out: Path) -> Path:
     """``deep.csv`` (one row per cell) and ``deep.md`` (per net and bit width: loss / accuracy per STE,
@@ -280,7 +309,7 @@ def write_tables(results: dict[str, dict[str, dict[str, Any]]], tests: dict[str,
             if r is None:
                 continue
             rows.append({"net": net, "depth": depth_of(net), "cell": name, "bits": r["bits"] or "float",
-                         "ste": r["ste"] or "", "epochs": r["epochs"], "final_train_loss": f"{r['final_train_loss']:.4g}",
+                         "ste": r["ste"] or "", "epochs": "diverged" if r.get("diverged") else r["epochs"], "final_train_loss": f"{r['final_train_loss']:.4g}",
                          "final_test_accuracy": f"{r['final_test_accuracy']:.2f}",
                          "best_test_accuracy": f"{r['best_test_accuracy']:.2f}",
                          "train_seconds_per_epoch": f"{r['train_seconds_per_epoch']:.1f}"})
@@ -309,12 +338,12 @@ def write_tables(results: dict[str, dict[str, dict[str, Any]]], tests: dict[str,
             cells = []
             for s in cfg.stes:
                 r = res.get(cell_name(b, s))
-                text = "—" if r is None else f"{r['final_train_loss']:.2g} / {r['final_test_accuracy']:.2f}"
+                text = "—" if r is None else _entry(r)
                 if cfg.dataset == "cifar10" and (net, b, s) in PAPER_DEEP:
                     p = PAPER_DEEP[(net, b, s)]
                     text += f" ({p[0]:.2g} / {p[1]:.2f})"
                 cells.append(text)
-            float_text = "—" if fl is None else f"{fl['final_train_loss']:.2g} / {fl['final_test_accuracy']:.2f}"
+            float_text = "—" if fl is None else _entry(fl)
             lines.append(f"| {net} | {b} | " + " | ".join(cells) + f" | {float_text} |")
     if tests:
         lines += ["", "## Instability test (identity STE from the clipped-ReLU minimum)", ""]
@@ -379,13 +408,17 @@ def run_deep(cfg: DeepConfig, out: str | Path, progress: bool = True, plots: boo
         record = run_cell(net, name, cfg, out, data, progress=progress, fit_fn=fit_fn)
         results.setdefault(net, {})[name] = record
         status = "done already, skipped" if record["skipped"] else f"{time.perf_counter() - t0:.0f} s"
-        log(f"[{i}/{len(jobs)}] {net:>8} {name:>16}: train loss {record['final_train_loss']:.3g}, "
-            f"test accuracy {record['final_test_accuracy']:.2f}% after {record['epochs']} epochs ({status})")
+        if record.get("diverged"):
+            log(f"[{i}/{len(jobs)}] {net:>8} {name:>16}: {record['diverged']} ({status})")
+        else:
+            log(f"[{i}/{len(jobs)}] {net:>8} {name:>16}: train loss {record['final_train_loss']:.3g}, "
+                f"test accuracy {record['final_test_accuracy']:.2f}% after {record['epochs']} epochs ({status})")
         write_tables(results, tests, cfg, out)
     if instability:
         for net in cfg.nets():
             for b in cfg.instability_bits:
-                if b not in cfg.bits or "clipped_relu" not in cfg.stes:
+                src = results.get(net, {}).get(cell_name(b, "clipped_relu"))
+                if src is None or src.get("diverged"):
                     continue
                 t0 = time.perf_counter()
                 tests[f"{net} {b}bit"] = run_instability_test(net, b, cfg, out, data, progress, plots)
