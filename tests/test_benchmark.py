@@ -1,6 +1,7 @@
 """The benchmark command: its bookkeeping (never its speed: timings are not tested)."""
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,3 +105,24 @@ def test_cli_resnet20_json(tmp_path, monkeypatch, capsys):
 
     data = json.loads(out.read_text())
     assert data["model"] == "resnet20" and data["settings"]["batch"] == 2
+
+
+def test_benchmark_versus_runs_its_workers_and_reports_ratios(tmp_path):
+    """Two workers (this tree as the command line and as a library) on a tiny LeNet-5 batch, alternating;
+    each imports tinyqnn from the tree it was given, and the report states the ratio."""
+    from tinyqnn.bench import versus
+
+    result = versus.run("lenet5", against=None, torch=False, repeats=2, steps=1, batch=2)
+    names = [w["name"] for w in result["workers"]]
+    assert names == ["this tree, CLI", "this tree, library"]
+    here = str(Path(versus.__file__).resolve().parents[1] / "__init__.py")
+    assert all(w["imported"] == here and len(w["wall_s"]) == 2 and min(w["cpu_s"]) > 0 for w in result["workers"])
+    text = versus.report(result)
+    assert "library step / CLI step, this tree (wall):" in text
+
+
+def test_benchmark_versus_refuses_a_folder_that_is_not_a_checkout(tmp_path, capsys):
+    from tinyqnn.bench import versus
+
+    assert versus.main(["--against", str(tmp_path)]) == 2
+    assert "not a tinyqnn checkout" in capsys.readouterr().err

@@ -44,3 +44,26 @@ def test_importing_tinyqnn_leaves_malloc_alone_and_the_command_line_opts_in(monk
     assert calls == [], "importing tinyqnn.engine changed malloc's settings"
     tinyqnn.cli.main(["evaluate", "/nonexistent/checkpoint.npz"])  # fails fast, after the opt-in
     assert calls == [1]
+
+
+def test_buffer_pool_reuses_a_block_only_when_no_view_of_it_is_left():
+    import numpy as np
+
+    from tinyqnn.engine import buffers
+
+    shape = (4, buffers.MIN_BYTES // 4)  # one block of exactly MIN_BYTES * 4
+    a = buffers.empty(shape, np.float32)
+    view = a[1:3, ::2]  # a view keeps the block busy
+    base = id(a.base)  # not the block itself: holding it would keep it busy
+    del a
+    b = buffers.empty(shape, np.float32)
+    assert id(b.base) != base  # in use through `view`: a new block
+    b[...] = 1
+    view[...] = 2
+    assert (b == 1).all()  # writing one never touches the other
+    del view
+    c = buffers.empty(shape, np.float32)
+    assert id(c.base) == base  # every view gone: the block comes back
+    small = buffers.empty(8, np.float64)
+    assert small.base is None  # small arrays come from NumPy itself
+    assert buffers.zeros(shape).sum() == 0 and buffers.empty(shape, np.int8).dtype == np.int8

@@ -331,3 +331,64 @@ def test_batch_norm_and_cross_entropy_against_torch(rng):
     logits, target = rng.standard_normal((5, 4)), rng.integers(0, 4, 5)
     expected = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(target)).item()
     np.testing.assert_allclose(F.cross_entropy(Tensor(logits), target).item(), expected, rtol=1e-12)
+
+
+# ---------------------------------------------------------------- batch norm with the fused shortcut and ReLU
+@st.composite
+def fused_bn_cases(draw):
+    n, c = draw(st.integers(2, 3)), draw(st.integers(1, 4))
+    h, w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    stride = draw(st.integers(1, 2))
+    cr = draw(st.integers(1, c))
+    residual = None if draw(st.booleans()) else (n, cr, (h - 1) * stride + 1 + draw(st.integers(0, stride - 1)),
+                                                    (w - 1) * stride + 1 + draw(st.integers(0, stride - 1)))
+    return (n, c, h, w), residual, stride, draw(st.booleans()), draw(st.booleans()), draw(st.booleans())
+
+
+def _reference_fused(x, residual, stride, relu, bn):
+    """relu(bn(x) + option-A shortcut(residual)) from separate ops: slicing, zero channels, add, relu."""
+    out = bn(x)
+    if residual is not None:
+        r = residual[:, :, ::stride, ::stride]
+        extra = x.shape[1] - r.shape[1]
+        out = out + tinyqnn.pad(r, ((0, 0), (extra // 2, extra - extra // 2), (0, 0), (0, 0)))
+    return out.relu() if relu else out
+
+
+@settings(max_examples=40, deadline=None)
+@given(fused_bn_cases(), seeds)
+def test_batch_norm_fused_shortcut_and_relu_gradients(case, seed):
+    """The fused relu(bn(x) + shortcut(r)): every input's gradient against float64 central differences, and
+    values and gradients equal to the same computation from separate ops."""
+    xs, rs, stride, relu, training, affine = case
+    rng = np.random.default_rng(seed)
+    c = xs[1]
+    rm, rv = rng.standard_normal(c), rng.uniform(0.5, 2, c)
+    inputs = [rng.standard_normal(xs)] + ([rng.standard_normal(rs)] if rs else []) + (
+        [rng.standard_normal(c), rng.standard_normal(c)] if affine else [])
+
+    def fused(x, *rest):
+        r, wb = (rest[0], rest[1:]) if rs else (None, rest)
+        return F.batch_norm(x, rm.copy(), rv.copy(), *wb, training=training, residual=r, stride=stride, relu=relu)
+
+    gradcheck(fused, *inputs)
+    ts = [Tensor(a, requires_grad=True) for a in inputs]
+    tr = [Tensor(a, requires_grad=True) for a in inputs]
+    g = rng.standard_normal(xs)
+    out = fused(*ts)
+    out.backward(g)
+    r, wb = (tr[1], tr[2:]) if rs else (None, tr[1:])
+    ref = _reference_fused(tr[0], r, stride,
+                           relu, lambda t: F.batch_norm(t, rm.copy(), rv.copy(), *wb, training=training))
+    ref.backward(g)
+    np.testing.assert_allclose(out.data, ref.data, rtol=1e-10, atol=1e-12)
+    for a, b in zip(ts, tr):
+        np.testing.assert_allclose(a.grad.data, b.grad.data, rtol=1e-9, atol=1e-12)
+
+
+def test_batch_norm_residual_shape_errors(rng):
+    x = Tensor(rng.standard_normal((2, 4, 3, 3)))
+    with pytest.raises(ValueError, match=r"residual of shape \(2, 5, 3, 3\)"):
+        F.batch_norm(x, None, None, training=True, residual=Tensor(rng.standard_normal((2, 5, 3, 3))))
+    with pytest.raises(ValueError, match="stride 1"):
+        F.batch_norm(x, None, None, training=True, residual=Tensor(rng.standard_normal((2, 4, 6, 6))))

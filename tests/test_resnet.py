@@ -106,3 +106,54 @@ def test_resnet_rejects_wrong_channels():
         resnet20()(tq.randn(2, 1, 32, 32))
     with pytest.raises(ValueError, match="num_blocks"):
         ResNetCIFAR(num_blocks=0)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_block_tails_equal_the_separate_ops(training, rng):
+    """The fused relu(bn(.)) and relu(bn(.) + shortcut(x)) give the values and gradients of the separate
+    modules (forced by a hook on every batch norm, which turns the fusion off)."""
+    fused, separate = tiny_resnet(), tiny_resnet()
+    separate.load_state_dict(fused.state_dict())
+    for m in separate.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.register_forward_hook(lambda mod, args, out: None)
+    x = rng.standard_normal((3, 3, 7, 6))
+    g = rng.standard_normal((3, 3))
+    results = []
+    for model in (fused, separate):
+        model.train(training)
+        t = Tensor(x.copy(), requires_grad=True)
+        out = model(t)
+        out.backward(g)
+        results.append([out.data, t.grad.data] + [p.grad.data for p in model.parameters()])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_resnet_depth_family_and_28x28_inputs(rng):
+    from tinyqnn.models import resnet_depth
+
+    for depth, blocks in ((8, 1), (14, 2), (20, 3)):
+        model = resnet_depth(depth, in_channels=1)
+        assert model.num_blocks == blocks
+        assert sum(isinstance(m, BasicBlock) for m in model.modules()) == 3 * blocks
+    assert model(Tensor(rng.standard_normal((2, 1, 28, 28)).astype(np.float32))).shape == (2, 10)
+    with pytest.raises(ValueError, match="6n \\+ 2"):
+        resnet_depth(10)
+
+
+def test_quantized_resnet_checkpoint_rebuilds(tmp_path, rng):
+    """quantize_activations swaps every ReLU of a ResNet; the checkpoint's record rebuilds that model."""
+    from tinyqnn.models import resnet_depth
+    from tinyqnn.quant import QuantAct, quantize_activations
+    from tinyqnn.train import load_model, save_checkpoint
+
+    model = quantize_activations(resnet_depth(8, in_channels=1), 2, "identity")
+    acts = [m for m in model.modules() if isinstance(m, QuantAct)]
+    assert len(acts) == 1 + 2 * 3 and not any(type(m) is nn.ReLU for m in model.modules())
+    save_checkpoint(tmp_path / "c.npz", model)
+    again, _ = load_model(tmp_path / "c.npz")
+    assert [m.quant_config() for m in again.modules() if isinstance(m, QuantAct)] == [a.quant_config() for a in acts]
+    x = Tensor(rng.standard_normal((2, 1, 28, 28)).astype(np.float32))
+    model.eval(), again.eval()
+    np.testing.assert_array_equal(model(x).data, again(x).data)

@@ -250,10 +250,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 #: commands with their own argument parsers: ``python -m tinyqnn NAME ARGS`` calls ``module.main(ARGS)``
 DELEGATED = {
     "benchmark": ("tinyqnn.bench.throughput", "throughput vs PyTorch CPU (see `benchmark --help`)"),
+    "benchmark-versus": ("tinyqnn.bench.versus",
+                         "training-step time vs another checkout, and library vs command line (see its --help)"),
     "check": ("tinyqnn.course.check", "score your own exercise notebook (see `check --help`)"),
     "release": ("tinyqnn.course.release", "regenerate exercises/ from solutions/ (instructors)"),
     "new-assignment": ("tinyqnn.course.new", "start a new unit from the template (instructors)"),
     "grid": ("tinyqnn.experiments.table1", "Yin et al. Table 1: bits x STE grid on LeNet-5, resumable (see `grid --help`)"),
+    "deep": ("tinyqnn.experiments.deep", "Yin et al. Table 1's deep rows: quantized ResNets over depth, STEs, "
+             "instability (see `deep --help`)"),
     "instability": ("tinyqnn.experiments.instability", "identity STE from a clipped-ReLU minimum at lr 1e-5"),
     "theory-figures": ("tinyqnn.experiments.theory_figures", "the two-layer model's figures (coarse gradients)"),
     "hou-linear": ("tinyqnn.experiments.hou_linear", "Hou et al. 2019: linear model, LAB + SQm/clipped gradients"),
@@ -324,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] in DELEGATED:
             import importlib
 
-            if argv[0] != "benchmark":  # the benchmark pins its own threads per measurement
+            if not argv[0].startswith("benchmark"):  # the benchmarks pin its own threads per measurement
                 set_num_threads(default_num_threads(), default_blas_threads())  # --threads options override this
             return int(importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:]) or 0)
         args = build_parser().parse_args(argv)

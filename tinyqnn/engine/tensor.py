@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from . import buffers
+
 from .grad_mode import no_grad
 
 DEFAULT_DTYPE = np.float32
@@ -184,7 +186,12 @@ class Tensor:
                 if g.dtype != parent.dtype:
                     g = g.astype(parent.dtype)
                 key = id(parent)
-                grads[key] = grads[key] + g if key in grads else g
+                if key in grads:  # a tensor used twice: sum its gradients (into tinyqnn's own reusable memory)
+                    total = grads[key]
+                    grads[key] = np.add(total, g, out=buffers.empty(np.broadcast_shapes(total.shape, g.shape),
+                                                                    np.result_type(total, g)))
+                else:
+                    grads[key] = g
             if not retain_graph:
                 node._ctx = None
 

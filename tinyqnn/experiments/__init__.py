@@ -5,6 +5,8 @@ Yin et al. 2019 (the STE paper; quantized activations):
 * ``table1`` (``grid``): the Table 1 grid (LeNet-5, float weights, quantized activations; bits x STE), resumable
   per cell, with Markdown/CSV tables next to the paper's numbers and plots;
 * ``instability``: from a clipped-ReLU minimum, continue with the identity STE at lr 1e-5 (Section 4.2);
+* ``deep``: Table 1's deep rows: activation-quantized ResNet-(6n+2) over depth (and VGG-11 / ResNet-20 on CIFAR-10
+  from the binary archive), bits x STE, float baseline, the instability test on each net, accuracy / loss vs depth;
 * ``theory_figures`` (``theory-figures``): the two-linear-layer experiments (correlations, loss curves, spurious
   minimum).
 

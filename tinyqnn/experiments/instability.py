@@ -53,9 +53,12 @@ def _source_checkpoint(source: Path) -> Path:
 
 def _run_one(
     name: str, ste: str, src: Path, conf: dict[str, Any], data: tuple[Any, Any], out: Path, epochs: int,
-    lr: float, momentum: float, seed: int, progress: bool,
+    lr: float, momentum: float, seed: int, progress: bool, build: Callable[[], Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Continue the source model with ``ste`` for ``epochs`` epochs; per-epoch rows (epoch 0 = start)."""
+    """Continue the source model with ``ste`` for ``epochs`` epochs; per-epoch rows (epoch 0 = start).
+
+    ``build()`` makes the source's (quantized) architecture, LeNet-5 from ``conf`` unless given (the deep
+    experiment passes its ResNets)."""
     from .. import manual_seed, optim
     from ..data import DataLoader
     from ..quant import QuantAct, quantize_activations
@@ -68,13 +71,14 @@ def _run_one(
     run_conf = {"source": str(src.resolve()), "ste": ste, "lr": lr, "momentum": momentum, "seed": seed,
                 "weight_decay": conf.get("weight_decay", 0.0), "bits": conf["bits"], "alpha": conf["alpha"]}
     manual_seed(seed)
-    source_model = build_model(conf["bits"], conf["ste"], conf["alpha"])
+    source_model = build() if build is not None else build_model(conf["bits"], conf["ste"], conf["alpha"])
     load_checkpoint(src, source_model)
+    expected = sum(isinstance(m, QuantAct) for m in source_model.modules())
     # same weights and BN statistics, every QuantAct re-made with the new STE (same bits and alpha)
     model = quantize_activations(source_model, conf["bits"], ste=ste, alpha=conf["alpha"])
     acts = [m for m in model.modules() if isinstance(m, QuantAct)]
-    if len(acts) != 4 or any(a.ste.name != ste for a in acts):
-        raise RuntimeError(f"expected 4 QuantAct modules with STE {ste!r}, got {[a.ste.name for a in acts]}")
+    if not acts or len(acts) != expected or any(a.ste.name != ste for a in acts):
+        raise RuntimeError(f"expected {expected} QuantAct modules with STE {ste!r}, got {[a.ste.name for a in acts]}")
     optimizer = optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=run_conf["weight_decay"])
     rows: list[dict[str, Any]] = []
     if checkpoint.is_file():
@@ -130,7 +134,7 @@ def verdict(switched: dict[str, float], control: dict[str, float], info: dict[st
     reproduced = loss_beyond and error_beyond
     names = {"loss": "the training loss", "error": "the validation error"}
     if reproduced:
-        conclusion = ("the instability is reproduced at LeNet-5 scale: training loss and validation error rose, "
+        conclusion = (f"the instability is reproduced at {info.get('net', 'LeNet-5')} scale: training loss and validation error rose, "
                       "beyond the control's drift.")
     elif loss_beyond or error_beyond:
         yes, no = ("loss", "error") if loss_beyond else ("error", "loss")

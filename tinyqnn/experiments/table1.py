@@ -150,6 +150,7 @@ class EpochLoader:
         from ..data import DataLoader
 
         self._make = lambda e: DataLoader(dataset, batch_size=batch_size, shuffle=True, seed=seed * 1_000_003 + e)
+        self.dataset = dataset
         self.epoch = epoch
         self._len = len(self._make(0))
 
@@ -162,6 +163,8 @@ class EpochLoader:
 
     def __iter__(self):
         self.epoch += 1
+        if hasattr(self.dataset, "set_epoch"):  # random augmentation: its numbers depend on (seed, epoch) too
+            self.dataset.set_epoch(self.epoch)
         return iter(self._make(self.epoch))
 
 

@@ -21,11 +21,13 @@ import numpy as np
 
 from .. import nn
 from .lenet import LeNet5
+from .resnet import ResNetCIFAR
+from .vgg import VGG
 
 RECORD_VERSION = 1
 
 #: architectures ``build_model`` can rebuild: name -> class taking the recorded ``kwargs``
-ARCHITECTURES: dict[str, type[nn.Module]] = {"LeNet5": LeNet5}
+ARCHITECTURES: dict[str, type[nn.Module]] = {"LeNet5": LeNet5, "ResNetCIFAR": ResNetCIFAR, "VGG": VGG}
 
 
 def _describe(module: nn.Module) -> dict[str, Any]:

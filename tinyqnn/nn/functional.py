@@ -73,13 +73,18 @@ def avg_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, p
 
 def batch_norm(x: Tensor, running_mean: np.ndarray | None, running_var: np.ndarray | None,
                weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
-               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+               momentum: float = 0.1, eps: float = 1e-5, *, residual: Tensor | None = None, stride: int = 1,
+               relu: bool = False) -> Tensor:
     """Normalize each channel to zero mean and unit variance, then scale by weight and shift by bias.
 
     Shapes: x (N, C) or (N, C, H, W); running_mean, running_var, weight, bias (C,).
     training=True: batch statistics (biased variance); running_mean/var, when given, are updated
         IN PLACE: r = (1 - momentum) r + momentum * stat, using the unbiased batch variance.
     training=False: the running statistics. weight/bias None = scale-free BN (no affine part).
+    Fused extras (one pass over memory instead of three separate ops; same result):
+    residual (N, C_r, H_r, W_r): adds ResNet's option-A shortcut of it, every ``stride``-th pixel into
+        channels (C - C_r) // 2 onwards (C_r = C, stride 1: a plain ``+ residual``);
+    relu=True: max(., 0) of the result.
     """
     x = as_tensor(x)
     if x.ndim < 2:
@@ -96,8 +101,9 @@ def batch_norm(x: Tensor, running_mean: np.ndarray | None, running_var: np.ndarr
                         "bias": bias}.items():
         if value is not None and tuple(value.shape) != (c,):
             raise ValueError(f"batch_norm: {name} must have shape ({c},) for x {x.shape}, got {tuple(value.shape)}")
-    return BatchNorm.apply(x, weight, bias, running_mean=running_mean, running_var=running_var,
-                           training=bool(training), momentum=float(momentum), eps=float(eps))
+    return BatchNorm.apply(x, weight, bias, None if residual is None else as_tensor(residual),
+                           running_mean=running_mean, running_var=running_var, training=bool(training),
+                           momentum=float(momentum), eps=float(eps), relu=bool(relu), stride=int(stride))
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:

@@ -65,7 +65,9 @@ class _BatchNorm(Module):
             init.ones_(self.weight)
             init.zeros_(self.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, *, residual: Tensor | None = None, stride: int = 1, relu: bool = False) -> Tensor:
+        """x -> bn(x); with ``residual`` / ``relu``, the fused ``relu(bn(x) + shortcut(residual))`` of
+        ``F.batch_norm`` (a ResNet block's tail in one pass)."""
         name = type(self).__name__
         if x.ndim not in self._ndims:
             raise ValueError(f"{name} expects input of shape {self._layout}, got shape {x.shape}")
@@ -83,7 +85,7 @@ class _BatchNorm(Module):
         use_batch_stats = self.training or self.running_mean is None
         return F.batch_norm(
             x, self.running_mean, self.running_var, self.weight, self.bias,
-            training=use_batch_stats, momentum=momentum, eps=self.eps,
+            training=use_batch_stats, momentum=momentum, eps=self.eps, residual=residual, stride=stride, relu=relu,
         )
 
     def extra_repr(self) -> str:

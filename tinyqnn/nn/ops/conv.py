@@ -33,7 +33,7 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ...engine import parallel
+from ...engine import buffers, parallel
 from ...engine.function import Context, Function
 from ...engine.parallel import over_slices, side_by_side
 
@@ -115,21 +115,21 @@ class Conv2d(Function):
         keep = None
         if ctx.needs_input_grad[1] and keeps_columns(x.shape, w.shape, (sh, sw), (oh, ow), x.itemsize):
             keep = np.empty((x.shape[0], w[0].size, oh * ow), dtype=x.dtype)  # filled by the forward pass
-        out, x_pad = correlate(x, w, (sh, sw), (ph, pw), (oh, ow), bias=b, keep=keep)
-        # dW needs the columns again: kept when small (LeNet-5), else rebuilt from x_pad block by block
-        ctx.save_for_backward(x_pad if ctx.needs_input_grad[1] and keep is None else None, keep, w)
-        ctx.geometry = x.shape, (sh, sw), (ph, pw)
+        out, source, source_padding = correlate(x, w, (sh, sw), (ph, pw), (oh, ow), bias=b, keep=keep)
+        # dW needs the columns again: kept when small (LeNet-5), else rebuilt from the input block by block
+        ctx.save_for_backward(source if ctx.needs_input_grad[1] and keep is None else None, keep, w)
+        ctx.geometry = x.shape, (sh, sw), (ph, pw), source_padding
         return out
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray):
         x_pad, cols, w = ctx.saved_tensors
-        x_shape, stride, padding = ctx.geometry
+        x_shape, stride, padding, source_padding = ctx.geometry
         dx = dw = db = None
         if ctx.needs_input_grad[2]:  # out = ... + b: each bias entry feeds N*OH*OW outputs
             db = grad.sum(axis=(0, 2, 3))
         def find_dw():
-            return weight_grad(x_pad, grad, w.shape, stride, cols) if ctx.needs_input_grad[1] else None
+            return weight_grad(x_pad, grad, w.shape, stride, cols, source_padding) if ctx.needs_input_grad[1] else None
 
         def find_dx():
             return input_grad(grad, w, x_shape, stride, padding) if ctx.needs_input_grad[0] else None
@@ -190,7 +190,7 @@ def column_blocks(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int,
     windows = sliding_window_view(x_pad, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].transpose(0, 1, 4, 5, 2, 3)
     per_sample = c * kh * kw * oh * ow
     block = block_samples(per_sample * x_pad.itemsize, n)
-    buffer = np.empty((block, c, kh, kw, oh, ow), dtype=x_pad.dtype) if keep is None else None
+    buffer = buffers.empty((block, c, kh, kw, oh, ow), dtype=x_pad.dtype) if keep is None else None
     for start in range(0, n, block):
         stop = min(start + block, n)
         cols = buffer[: stop - start] if keep is None else keep[start:stop].reshape(stop - start, c, kh, kw, oh, ow)
@@ -207,53 +207,71 @@ def use_rows(stride: tuple[int, int], depth: int) -> bool:
     return stride[0] == 1 and depth >= MIN_ROW_DEPTH
 
 
-def row_blocks(x_pad: np.ndarray, kw: int, sw: int, ow: int) -> Iterator[tuple[int, int, np.ndarray]]:
+def row_blocks(x: np.ndarray, kw: int, sw: int, ow: int,
+               padding: tuple[int, int] = (0, 0)) -> Iterator[tuple[int, int, np.ndarray]]:
     """Half-way im2col for vertical stride 1, a block of samples at a time: yields ``(start, stop, rows)``
-    with rows (stop - start, C*KW, Hp*OW), rows[n, (c, j), (y, ow)] = x_pad[n, c, y, ow*sw + j].
+    with rows (stop - start, C*KW, Hp*OW), rows[n, (c, j), (y, ow)] = x_pad[n, c, y, ow*sw + j], where
+    x_pad is x zero-padded by ``padding`` (never built: the copy reads x and the buffer's borders stay 0).
 
     Only the KW horizontal offsets are copied (a third of the columns for 3x3 kernels): for kernel
     row i, ``rows[:, :, i*OW : i*OW + OH*OW]`` IS the (C*KW, OH*OW) matrix of columns, a strided view
-    that BLAS reads in place. ``rows`` is one reused buffer. Shapes: x_pad (N, C, Hp, Wp).
+    that BLAS reads in place. ``rows`` is one reused buffer. Shapes: x (N, C, H, W).
     """
-    n, c, hp = x_pad.shape[:3]
-    windows = sliding_window_view(x_pad, kw, axis=3)[:, :, :, ::sw].transpose(0, 1, 4, 2, 3)  # (N, C, KW, Hp, OW)
-    block = block_samples(c * kw * hp * ow * x_pad.itemsize, n)
-    buffer = np.empty((block, c, kw, hp, ow), dtype=x_pad.dtype)
+    (n, c, h, w), (ph, pw) = x.shape, padding
+    hp = h + 2 * ph
+    block = block_samples(c * kw * hp * ow * x.itemsize, n)
+    # zeros once: the padding border of every block is the same region and is never written
+    buffer = buffers.zeros((block, c, kw, hp, ow), dtype=x.dtype)
+    spans = []  # per offset j: the outputs o whose input column o*sw + j - pw lies inside x
+    for j in range(kw):
+        lo = max(0, -(-(pw - j) // sw))
+        hi = min(ow, (w - 1 + pw - j) // sw + 1)
+        if hi > lo:
+            src = lo * sw + j - pw
+            spans.append((j, lo, hi, slice(src, src + (hi - lo - 1) * sw + 1, sw)))
     for start in range(0, n, block):
         stop = min(start + block, n)
         rows = buffer[: stop - start]
-        np.copyto(rows, windows[start:stop])
+        for j, lo, hi, cols in spans:
+            np.copyto(rows[:, :, j, ph : ph + h, lo:hi], x[start:stop, :, :, cols])
         yield start, stop, rows.reshape(stop - start, c * kw, hp * ow)
 
 
 def correlate(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], padding: tuple[int, int],
               out_hw: tuple[int, int], bias: np.ndarray | None = None,
-              keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """out[n] = W2 @ cols[n] (+ bias) of the padded input, block by block; returns ``(out, x_pad)``.
+              keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """out[n] = W2 @ cols[n] (+ bias) of the padded input, block by block; returns
+    ``(out, source, source_padding)``, what backward rebuilds the columns from.
 
-    Each thread pads its own slice of the batch before using it and adds the bias to its own outputs.
+    On the per-kernel-row path (``use_rows``) the padding is never materialised: source is x itself,
+    source_padding = padding. Otherwise each thread pads its own slice of the batch into x_pad:
+    source = x_pad, source_padding = (0, 0). The bias is added by each thread to its own outputs.
     ``keep`` (N, C*KH*KW, OH*OW), where ``keeps_columns`` allows it, receives every column.
-    Shapes: x (N, C, H, W), w (F, C, KH, KW), bias (F,) -> out (N, F, OH, OW),
-    x_pad (N, C, H + 2 ph, W + 2 pw) (x itself without padding).
+    Shapes: x (N, C, H, W), w (F, C, KH, KW), bias (F,) -> out (N, F, OH, OW).
     """
     (n, c, h, wd), f, (ph, pw) = x.shape, w.shape[0], padding
-    x_pad = x if (ph, pw) == (0, 0) else np.empty((n, c, h + 2 * ph, wd + 2 * pw), dtype=x.dtype)
-    out = np.empty((n, f, out_hw[0] * out_hw[1]), dtype=x.dtype)
+    rows = use_rows(stride, c * w.shape[3])
+    padded = not rows and (ph, pw) != (0, 0)
+    x_pad = buffers.empty((n, c, h + 2 * ph, wd + 2 * pw), dtype=x.dtype) if padded else x
+    out = buffers.empty((n, f, out_hw[0] * out_hw[1]), dtype=x.dtype)
 
     def samples(a: int, b: int) -> None:
-        if x_pad is not x:
+        if padded:
             pad_into(x_pad[a:b], x[a:b], ph, pw)
-        correlate_into(out[a:b], x_pad[a:b], w, stride, out_hw, None if keep is None else keep[a:b])
+        correlate_into(out[a:b], x_pad[a:b], w, stride, out_hw, None if keep is None else keep[a:b],
+                       padding if rows else (0, 0))
         if bias is not None:
             out[a:b] += bias[:, None]
 
     over_slices(samples, n)
-    return out.reshape(n, f, *out_hw), x_pad
+    return out.reshape(n, f, *out_hw), x_pad, (padding if rows else (0, 0))
 
 
 def correlate_into(out: np.ndarray, x_pad: np.ndarray, w: np.ndarray, stride: tuple[int, int],
-                   out_hw: tuple[int, int], keep: np.ndarray | None = None) -> None:
-    """``correlate`` on one slice of the batch, written into out (N, F, OH*OW).
+                   out_hw: tuple[int, int], keep: np.ndarray | None = None,
+                   padding: tuple[int, int] = (0, 0)) -> None:
+    """``correlate`` on one slice of the batch, written into out (N, F, OH*OW); x_pad is padded already
+    except on the per-row path, which pads by ``padding`` while copying.
 
     Vertical stride 1: out[n] = sum over kernel rows i of W[:, :, i, :] @ (row i's view of ``row_blocks``).
     """
@@ -266,32 +284,33 @@ def correlate_into(out: np.ndarray, x_pad: np.ndarray, w: np.ndarray, stride: tu
         return
     w_rows = np.ascontiguousarray(w.transpose(2, 0, 1, 3)).reshape(kh, f, c * kw)  # w_rows[i] = W[:, :, i, :]
     partial = np.empty(0, dtype=out.dtype)
-    for start, stop, rows in row_blocks(x_pad, kw, stride[1], ow):
+    for start, stop, rows in row_blocks(x_pad, kw, stride[1], ow, padding):
         o = out[start:stop]
         np.matmul(w_rows[0], rows[:, :, :p], out=o)
         if partial.shape != o.shape:
-            partial = np.empty_like(o)
+            partial = buffers.empty_like(o)
         for i in range(1, kh):  # add the other kernel rows while the block is still in cache
             o += np.matmul(w_rows[i], rows[:, :, i * ow : i * ow + p], out=partial)
 
 
 def weight_grad(x_pad: np.ndarray | None, grad: np.ndarray, w_shape: tuple[int, ...], stride: tuple[int, int],
-                cols: np.ndarray | None = None) -> np.ndarray:
+                cols: np.ndarray | None = None, padding: tuple[int, int] = (0, 0)) -> np.ndarray:
     """dW = sum_n dout[n] @ cols[n].T, with the columns kept by forward (``cols``) or rebuilt from x_pad block
     by block (per kernel row at vertical stride 1).
 
-    Shapes: x_pad (N, C, Hp, Wp), grad (N, F, OH, OW), cols (N, C*KH*KW, OH*OW) -> dW (F, C, KH, KW).
+    Shapes: x_pad (N, C, Hp, Wp), grad (N, F, OH, OW), cols (N, C*KH*KW, OH*OW) -> dW (F, C, KH, KW);
+    ``padding``: what the per-row path still pads x_pad by (``correlate``'s source_padding).
     """
     if cols is not None:
         g = grad.reshape(*grad.shape[:2], -1)
         parts = over_slices(lambda a, b: np.matmul(g[a:b], cols[a:b].transpose(0, 2, 1)).sum(axis=0), len(grad))
         return (parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])).reshape(w_shape)
-    parts = over_slices(lambda a, b: weight_grad_part(x_pad[a:b], grad[a:b], w_shape, stride), len(grad))
+    parts = over_slices(lambda a, b: weight_grad_part(x_pad[a:b], grad[a:b], w_shape, stride, padding), len(grad))
     return parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])
 
 
 def weight_grad_part(x_pad: np.ndarray, grad: np.ndarray, w_shape: tuple[int, ...],
-                     stride: tuple[int, int]) -> np.ndarray:
+                     stride: tuple[int, int], padding: tuple[int, int] = (0, 0)) -> np.ndarray:
     """``weight_grad`` of one slice of the batch."""
     n, f, oh, ow = grad.shape
     _, c, kh, kw = w_shape
@@ -303,7 +322,7 @@ def weight_grad_part(x_pad: np.ndarray, grad: np.ndarray, w_shape: tuple[int, ..
             dw += np.matmul(g[start:stop], cols.transpose(0, 2, 1)).sum(axis=0)
         return dw.reshape(w_shape)
     dw_rows = np.zeros((kh, f, c * kw), dtype=grad.dtype)  # dw_rows[i] = dW[:, :, i, :]
-    for start, stop, rows in row_blocks(x_pad, kw, stride[1], ow):
+    for start, stop, rows in row_blocks(x_pad, kw, stride[1], ow, padding):
         for i in range(kh):
             dw_rows[i] += np.matmul(g[start:stop], rows[:, :, i * ow : i * ow + p].transpose(0, 2, 1)).sum(axis=0)
     return np.ascontiguousarray(dw_rows.reshape(kh, f, c, kw).transpose(1, 2, 0, 3))
@@ -330,7 +349,7 @@ def input_grad(grad: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], stride
         return col2im_whole_batch(grad, w, x_shape, stride, padding)
     w2t = np.ascontiguousarray(w.reshape(f, -1).T)  # (C*KH*KW, F)
     g = grad.reshape(n, f, oh * ow)
-    dx_pad = np.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=grad.dtype)
+    dx_pad = buffers.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=grad.dtype)
     over_slices(lambda a, b: col2im_blocks(dx_pad[a:b], w2t, g[a:b], w.shape, stride, (oh, ow)), n)
     return dx_pad[:, :, ph : ph + h, pw : pw + wd]
 
@@ -341,7 +360,7 @@ def col2im_blocks(dx_pad: np.ndarray, w2t: np.ndarray, g: np.ndarray, w_shape: t
     g (N, F, OH*OW)."""
     (n, c), (_, _, kh, kw), (sh, sw), (oh, ow) = dx_pad.shape[:2], w_shape, stride, out_hw
     block = block_samples(c * kh * kw * oh * ow * g.itemsize, n)
-    dcols = np.empty((block, c * kh * kw, oh * ow), dtype=g.dtype)
+    dcols = buffers.empty((block, c * kh * kw, oh * ow), dtype=g.dtype)
     for start in range(0, n, block):
         stop = min(start + block, n)
         d = np.matmul(w2t, g[start:stop], out=dcols[: stop - start]).reshape(stop - start, c, kh, kw, oh, ow)

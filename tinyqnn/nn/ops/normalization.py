@@ -1,15 +1,32 @@
-"""Batch normalization (Ioffe & Szegedy 2015) as one fused Function.
+"""Batch normalization (Ioffe & Szegedy 2015) as one fused Function, optionally with a ReLU and a
+residual shortcut fused in (a ResNet block's ``relu(bn(x) + shortcut(r))``).
 
 Per channel c, over the batch and spatial axes (m = N*H*W values):
-    xhat = (x - mean) / sqrt(var + eps),      out = weight * xhat + bias
+    xhat = (x - mean) / sqrt(var + eps),      y = weight * xhat + bias
+    out  = y [+ shortcut(residual)] [then max(., 0)]
 Training uses the batch statistics (biased variance); evaluation the running statistics.
+
+The shortcut is ResNet's option A (He et al. 2016): residual (N, C_r, H_r, W_r) with C_r <= C, every
+``stride``-th pixel, added to channels ``(C - C_r) // 2 ... + C_r`` (the others are zero-padding).
+
+Why fused: each separate elementwise op is a pass over main memory (a ResNet-20 map is 8 MB). Here
+every pass works a few samples at a time (``sample_blocks``) on blocks that stay in the CPU's cache, so
+a chain of NumPy calls on a block costs about one pass: forward reads x three times and writes out
+once (mean; variance of the centred block; scale, shift, add, ReLU), backward reads the gradient,
+out and x twice and writes dx once. Only x and out are kept for backward; x - mean is rebuilt per block.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
+from ...engine import buffers
 from ...engine.function import Context, Function
 from ...engine.parallel import split_batch
+
+#: bytes of one block of samples: small enough for a core's L2 cache
+BLOCK_BYTES = 1 << 18
 
 
 def channel_sum(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
@@ -31,104 +48,154 @@ def batch_sum(partial, x: np.ndarray) -> np.ndarray:
     return parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])
 
 
+def sample_blocks(start: int, stop: int, per_sample_bytes: int) -> Iterator[tuple[int, int]]:
+    """``(lo, hi)`` ranges covering samples start..stop-1, each about ``BLOCK_BYTES`` (at least one sample)."""
+    step = max(1, BLOCK_BYTES // max(1, per_sample_bytes))
+    for lo in range(start, stop, step):
+        yield lo, min(lo + step, stop)
+
+
+def check_shortcut(x_shape: tuple[int, ...], r_shape: tuple[int, ...], stride: int) -> int:
+    """The first channel that the option-A shortcut of ``r_shape`` adds to; errors name both shapes."""
+    n, c, *spatial = x_shape
+    ok = len(r_shape) == len(x_shape) and r_shape[0] == n and r_shape[1] <= c and stride >= 1
+    ok = ok and all(-(-rs // stride) == s for rs, s in zip(r_shape[2:], spatial))
+    if not ok:
+        raise ValueError(f"batch_norm: residual of shape {r_shape} with stride {stride} does not fit x {x_shape} "
+                         "(same batch, at most as many channels, spatial size ceil(residual / stride))")
+    return (c - r_shape[1]) // 2
+
+
+def _sub(a: np.ndarray, stride: int) -> np.ndarray:
+    """Every ``stride``-th pixel of the spatial axes (a view)."""
+    return a if stride == 1 else a[(slice(None), slice(None)) + (slice(None, None, stride),) * (a.ndim - 2)]
+
+
 class BatchNorm(Function):
-    """Shapes: x (N, C) or (N, C, H, W) (any (N, C, ...)), weight/bias (C,) or None,
-    running_mean/running_var (C,) np.ndarray or None -> out, same shape as x.
+    """Shapes: x (N, C) or (N, C, H, W) (any (N, C, ...)), weight/bias (C,) or None, residual
+    (N, C_r, H_r, W_r) or None (see the module docstring), running_mean/running_var (C,) np.ndarray
+    or None -> out, same shape as x. ``relu=True`` applies max(., 0) last.
 
     In training mode the running statistics (if given) are updated in place, as in PyTorch:
     running = (1 - momentum) * running + momentum * batch_stat, with the UNBIASED batch variance.
     """
 
     @staticmethod
-    def forward(ctx: Context, x: np.ndarray, weight: np.ndarray | None = None, bias: np.ndarray | None = None, *,
-                running_mean: np.ndarray | None = None, running_var: np.ndarray | None = None,
-                training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> np.ndarray:
-        c = x.shape[1]
+    def forward(ctx: Context, x: np.ndarray, weight: np.ndarray | None = None, bias: np.ndarray | None = None,
+                residual: np.ndarray | None = None, *, running_mean: np.ndarray | None = None,
+                running_var: np.ndarray | None = None, training: bool = False, momentum: float = 0.1,
+                eps: float = 1e-5, relu: bool = False, stride: int = 1) -> np.ndarray:
+        n, c = x.shape[:2]
         m = x.size // c  # values per channel
         shape = (1, c) + (1,) * (x.ndim - 2)  # a per-channel vector broadcast against x
-        if not training:
-            # running statistics are constants: out = x * scale + (bias - mean * scale), two passes over x;
-            # backward only needs x - mean for dL/dweight and rebuilds it then
+        per_sample = x[0].nbytes if n else 1
+        offset = None if residual is None else check_shortcut(x.shape, residual.shape, stride)
+        centered = None  # x - mean (training), kept for backward
+        if training:
+            if m <= 1:
+                raise ValueError(f"batch_norm in training mode needs more than 1 value per channel, got x {x.shape}")
+            mean = batch_sum(lambda a, b: channel_sum(x[a:b]), x) / m
+            centered = buffers.empty(x.shape, x.dtype)
+
+            def squares(a: int, b: int) -> np.ndarray:  # centre, and sum the squares while the block is cached
+                total = np.zeros(c, dtype=x.dtype)
+                for lo, hi in sample_blocks(a, b, per_sample):
+                    d = np.subtract(x[lo:hi], mean.reshape(shape), out=centered[lo:hi])
+                    total += channel_sum(d, d)
+                return total
+
+            var = batch_sum(squares, x) / m  # biased: normalizes this batch
+            if running_mean is not None:
+                running_mean *= 1 - momentum
+                running_mean += momentum * mean
+                running_var *= 1 - momentum
+                running_var += momentum * var * (m / (m - 1))  # unbiased estimate of the population
+        else:  # running statistics are constants
             mean, var = running_mean.astype(x.dtype, copy=False), running_var.astype(x.dtype, copy=False)
-            inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
-            scale = inv_std if weight is None else inv_std * weight
-            shift = -mean * scale if bias is None else bias - mean * scale
-            out = np.empty_like(x)
-
-            def affine_eval(a: int, b: int) -> None:
-                np.multiply(x[a:b], scale.reshape(shape), out=out[a:b])
-                out[a:b] += shift.reshape(shape)
-
-            split_batch(affine_eval, x.shape[0], x.size)
-            ctx.save_for_backward(x, mean, inv_std, scale)
-            ctx.shape, ctx.training = shape, training
-            return out
-        if m <= 1:
-            raise ValueError(f"batch_norm in training mode needs more than 1 value per channel, got x {x.shape}")
-        n = x.shape[0]
-        mean = batch_sum(lambda a, b: channel_sum(x[a:b]), x) / m
-        centered = np.empty_like(x)
-
-        def center(a: int, b: int) -> np.ndarray:  # centered, and its squares summed, one slice of the batch
-            np.subtract(x[a:b], mean.reshape(shape), out=centered[a:b])
-            return channel_sum(centered[a:b], centered[a:b])
-
-        var = batch_sum(center, x) / m  # biased: normalizes this batch
-        if running_mean is not None:
-            running_mean *= 1 - momentum
-            running_mean += momentum * mean
-            running_var *= 1 - momentum
-            running_var += momentum * var * (m / (m - 1))  # unbiased estimate of the population
         inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
-        # out = centered * (inv_std * weight) + bias: xhat is never stored, backward rebuilds what it
-        # needs from centered and inv_std; two passes over memory after centering instead of four
         scale = inv_std if weight is None else inv_std * weight
-        out = np.empty_like(x)
+        # out = centered * scale + bias (training), or x * scale + (bias - mean * scale) (evaluation)
+        src = x if centered is None else centered
+        shift = (-mean * scale if bias is None else bias - mean * scale) if centered is None else bias
+        out = buffers.empty(x.shape, x.dtype)
 
-        def affine(a: int, b: int) -> None:
-            np.multiply(centered[a:b], scale.reshape(shape), out=out[a:b])
-            if bias is not None:
-                out[a:b] += bias.reshape(shape)
+        def affine(a: int, b: int) -> None:  # scale, shift, shortcut and ReLU on one cached block at a time
+            for lo, hi in sample_blocks(a, b, per_sample):
+                o = out[lo:hi]
+                np.multiply(src[lo:hi], scale.reshape(shape), out=o)
+                if shift is not None:
+                    o += shift.reshape(shape)
+                if residual is not None:
+                    o[:, offset : offset + residual.shape[1]] += _sub(residual[lo:hi], stride)
+                if relu:
+                    np.maximum(o, 0, out=o)
 
         split_batch(affine, n, x.size)
-        ctx.save_for_backward(centered, None, inv_std, scale)
-        ctx.shape, ctx.training = shape, training
+        # backward needs x - mean: kept in training; in evaluation rebuilt from x (only for dL/dweight)
+        ctx.save_for_backward(src, None if centered is not None else mean, inv_std, scale, out if relu else None)
+        ctx.shape, ctx.training, ctx.stride, ctx.offset = shape, training, stride, offset
+        ctx.residual_shape = None if residual is None else residual.shape
         return out
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray):
-        x, mean, inv_std, scale = ctx.saved_tensors  # training: x is already centered, mean None
-        shape = ctx.shape
-        training = ctx.training
-        centered = x if mean is None else None  # xhat = centered * inv_std
-        if ctx.needs_input_grad[1] or (training and ctx.needs_input_grad[0]):
-            if centered is None:
-                centered = x - mean.reshape(shape)
-            # = dL/dweight
-            sum_g_xhat = batch_sum(lambda a, b: channel_sum(grad[a:b], centered[a:b]), grad) * inv_std
-        sum_g = None  # = dL/dbias
-        if ctx.needs_input_grad[2] or training:
-            sum_g = batch_sum(lambda a, b: channel_sum(grad[a:b]), grad)
-        dweight = sum_g_xhat if ctx.needs_input_grad[1] else None
-        dbias = sum_g if ctx.needs_input_grad[2] else None
+        x, mean, inv_std, scale, out = ctx.saved_tensors  # x: x - mean itself when mean is None (training)
+        shape, training, stride, offset = ctx.shape, ctx.training, ctx.stride, ctx.offset
+        need_x, need_w, need_b, need_r = ctx.needs_input_grad
+        n, c = x.shape[:2]
+        m = x.size // c
+        per_sample = x[0].nbytes if n else 1
+        # gm = the gradient that reaches bn's output y (and the shortcut): grad, zeroed where ReLU cut
+        masked = buffers.empty(grad.shape, grad.dtype) if out is not None else None
+        dres = None
+        if need_r:
+            same = stride == 1 and offset == 0 and ctx.residual_shape == grad.shape
+            dres = buffers.zeros(ctx.residual_shape, grad.dtype) if not same else None
+        sums_needed = need_w or need_b or (training and need_x)
+
+        def first_pass(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+            # per block: gm, its per-channel sum and its sum against x - mean; the shortcut's gradient
+            sum_g, sum_gc, tmp = np.zeros(c, dtype=grad.dtype), np.zeros(c, dtype=grad.dtype), None
+            for lo, hi in sample_blocks(a, b, per_sample):
+                g = grad[lo:hi]
+                if masked is not None:
+                    g = np.multiply(g, out[lo:hi] > 0, out=masked[lo:hi])
+                if dres is not None:
+                    _sub(dres[lo:hi], stride)[...] = g[:, offset : offset + dres.shape[1]]
+                if sums_needed:
+                    sum_g += channel_sum(g)
+                    if mean is None:
+                        sum_gc += channel_sum(g, x[lo:hi])
+                    else:
+                        tmp = np.subtract(x[lo:hi], mean.reshape(shape), out=None if tmp is None else tmp[: hi - lo])
+                        sum_gc += channel_sum(g, tmp)
+            return sum_g, sum_gc
+
+        parts = split_batch(first_pass, n, x.size)
+        sum_g = sum(p[0] for p in parts[1:]) + parts[0][0]  # = dL/dbias
+        sum_g_xhat = (sum(p[1] for p in parts[1:]) + parts[0][1]) * inv_std  # = dL/dweight
+        gm = grad if masked is None else masked
+        if need_r and dres is None:  # identity shortcut: its gradient is gm itself (then dx gets its own array)
+            dres = gm
         dx = None
-        if ctx.needs_input_grad[0]:  # scale = d out / d x through xhat alone
-            if training:
-                # mean and var depend on x too; the three paths combine into the compact form
-                # dx = scale * (g - mean(g) - xhat * mean(g * xhat))      (means per channel)
-                # evaluated as scale * (g - centered * inv_std * mean(g * xhat)) - scale * mean(g):
-                # in-place passes, no temporary array
-                m = grad.size // grad.shape[1]
-                dx = np.empty_like(grad)
+        if need_x:
+            # training: mean and var depend on x too; the three paths combine into the compact form
+            #   dx = scale * (gm - mean(gm) - xhat * mean(gm * xhat))      (means per channel)
+            #      = gm * scale - (x - mean) * k1 - k2
+            # evaluation: dx = gm * scale
+            k1 = (scale * inv_std * sum_g_xhat / m).reshape(shape)
+            k2 = (scale * sum_g / m).reshape(shape)
+            dx = masked if masked is not None and dres is not masked else buffers.empty(grad.shape, grad.dtype)
 
-                def combine(a: int, b: int) -> None:
-                    d = dx[a:b]
-                    np.multiply(centered[a:b], (-inv_std * sum_g_xhat / m).reshape(shape), out=d)
-                    d += grad[a:b]
-                    d *= scale.reshape(shape)
-                    d -= (scale * sum_g / m).reshape(shape)
+            def second_pass(a: int, b: int) -> None:
+                tmp = None
+                for lo, hi in sample_blocks(a, b, per_sample):
+                    d = dx[lo:hi]
+                    np.multiply(gm[lo:hi], scale.reshape(shape), out=d)
+                    if training:  # x is x - mean here
+                        tmp = np.multiply(x[lo:hi], k1, out=None if tmp is None else tmp[: hi - lo])
+                        d -= tmp
+                        d -= k2
 
-                split_batch(combine, len(grad), grad.size)
-            else:  # running statistics are constants
-                dx = grad * scale.reshape(shape)
-        return dx, dweight, dbias
+            split_batch(second_pass, n, x.size)
+        return dx, sum_g_xhat if need_w else None, sum_g if need_b else None, dres
