@@ -43,3 +43,16 @@ def blas_threads_restored():
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    """Tests never touch the network: tinyqnn reaches it only through ``sources.fetch`` and ``run_npm_pack``,
+    and here both fail at once (a test that needs a download installs its own fake, as tests/test_data.py does)."""
+    from tinyqnn.data import sources
+
+    def refuse(*args, **kwargs):
+        raise OSError("tests never touch the network (tests/conftest.py); install a fake or use ../shared/data")
+
+    monkeypatch.setattr(sources, "fetch", refuse)
+    monkeypatch.setattr(sources, "run_npm_pack", refuse)
