@@ -84,3 +84,22 @@ def test_every_command_the_notebooks_print_works_as_printed():
         run = subprocess.run([".venv/bin/python", "-m", "tinyqnn", sub, "--help"], cwd=REPO, capture_output=True,
                              text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(REPO), "LANG": "C.UTF-8"})
         assert run.returncode == 0 and f"usage: python -m tinyqnn {sub}" in run.stdout, run.stderr
+
+
+@pytest.mark.parametrize("timeout", ["0", "-5"])
+def test_check_refuses_a_timeout_that_is_not_positive(timeout, tmp_path, capsys):
+    """`--timeout 0` used to hang on an endless loop (nbclient reads 0 as "no limit"); -5 was accepted."""
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path), "--timeout", timeout])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"must be >= 1, got {timeout}" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("text", ['{"a": 1}', "[1, 2]", "not json {"])
+def test_check_on_a_file_that_is_not_a_notebook_is_one_line(text, tmp_path, capsys):
+    path = tmp_path / "bogus.ipynb"
+    path.write_text(text)
+    assert main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and str(path) in err, err

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..args import one_line, positive_int
 from ..utils import child_env
 from . import grading
 
@@ -151,6 +152,19 @@ def missing_runner() -> str | None:
     return None
 
 
+def unreadable_notebook(path: Path) -> str | None:
+    """None when ``path`` reads as a v4 notebook, else a one-line reason naming the file (bad JSON, or JSON
+    that is not a notebook: nbformat's schema check fails deep inside the runner otherwise)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+        nbformat.validate(nb)
+    except Exception as error:  # JSON errors, nbformat's NotJSONError/ValidationError, OSError, KeyError, ...
+        return f"{path} is not a readable Jupyter notebook ({one_line(error)[:200]})"
+    return None
+
+
 def notebooks_in(target: Path) -> list[Path]:
     if target.is_dir():
         return sorted(p for p in target.glob("*.ipynb") if not grading.is_ignored(p.name))
@@ -163,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Self-check a course notebook: run it in a fresh kernel and score its visible tests "
                     "as nbgrader would (hidden tests run only when the instructor grades).")
     parser.add_argument("paths", nargs="+", type=Path, help="notebook files or folders such as exercises/03_layers")
-    parser.add_argument("--timeout", type=int, default=grading.EXECUTE_TIMEOUT,
+    parser.add_argument("--timeout", type=positive_int, default=grading.EXECUTE_TIMEOUT,
                         help=f"seconds per cell (default {grading.EXECUTE_TIMEOUT}, as when grading)")
     args = parser.parse_args(argv)
     problem = missing_runner()
@@ -180,6 +194,11 @@ def main(argv: list[str] | None = None) -> int:
         if not found or any(t.suffix != ".ipynb" for t in found):
             print(f"check: {p} is not a notebook or a folder with notebooks", file=sys.stderr)
             return 2
+        for t in found:
+            problem = unreadable_notebook(t)
+            if problem:
+                print(f"check: {problem}", file=sys.stderr)
+                return 2
         targets += found
 
     got = total = 0.0
