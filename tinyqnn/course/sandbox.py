@@ -211,12 +211,14 @@ class Sandbox:
     """
 
     def __init__(self, files: Mapping[str, bytes], limits: Limits | None = None,
-                 course_root: str | Path | None = None, hide: Sequence[str | Path] = ()):
+                 course_root: str | Path | None = None, hide: Sequence[str | Path] = (),
+                 redact: Mapping[Path, str] | None = None):
         self.files = dict(files)
         self.limits = limits or Limits()
         self.protections = protections()
         self.course_root = Path(course_root).resolve() if course_root else None
         self.extra_hide = [Path(p) for p in hide]
+        self.redact = dict(redact or {})  # module file -> text the kernel sees instead (namespaces only)
         self.proc: subprocess.Popen | None = None
         self.kernel_pid: int | None = None
         self.deadline = float("inf")
@@ -248,10 +250,15 @@ class Sandbox:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         self.log = self._parent / "worker.log"
-        hide = []
+        hide, binds = [], []
         if self.protections.namespaces:
-            hide = [str(p) for p in [*default_hidden(self.course_root), *self.extra_hide] if p.exists()]
-        config = {"hide": hide, "loopback_up": self.protections.namespaces, "cover_parent": str(sandbox_base()) if self.protections.namespaces else None,
+            for n, (module, text) in enumerate(sorted(self.redact.items())):
+                copy = self._parent / f"redacted-{n}.py"
+                copy.write_text(text, encoding="utf-8")
+                binds.append([str(copy), str(module)])
+                hide.append(Path(module).parent / "__pycache__")  # the original bytecode would still load
+            hide = [str(p) for p in [*hide, *default_hidden(self.course_root), *self.extra_hide] if p.exists()]
+        config = {"hide": hide, "binds": binds, "loopback_up": self.protections.namespaces, "cover_parent": str(sandbox_base()) if self.protections.namespaces else None,
                   "cell_timeout": self.limits.cell_seconds, "kernel_arguments": list(grading.KERNEL_ARGUMENTS),
                   "error_on_timeout": {"ename": "CellTimeoutError", "evalue": "",
                                        "traceback": ["CellTimeoutError: No reply from kernel before timeout"]}}

@@ -32,16 +32,20 @@ def _read_only(libc: Any, path: bytes) -> bool:
     return libc.mount(b"tmpfs", path, b"tmpfs", MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None) == 0
 
 
-def hide_paths(paths: list[str], cover_parent: str | None = None) -> list[str]:
+def hide_paths(paths: list[str], cover_parent: str | None = None, binds: list[list[str]] = ()) -> list[str]:
     """Cover each path (a folder: an empty read-only tmpfs; a file: /dev/null) in this mount namespace, then
     enter a nested user+mount namespace so that the covers are locked: the kernel, which inherits no
     capability over the covering namespace, cannot unmount them. Returns the paths it could not cover.
 
+    ``binds``: (file, target) pairs, each file mounted over its target first.
     ``cover_parent``: a folder covered the same way except for the working directory somewhere inside it,
     which is mounted back at the same path (other sandboxes' scratch folders sit beside it).
     """
     libc = ctypes.CDLL(None, use_errno=True)
     failed = []
+    for source, target in binds:  # a file the kernel sees instead of another (a redacted module)
+        if libc.mount(os.fsencode(source), os.fsencode(target), None, MS_BIND, None) != 0:
+            failed.append(f"{target} ({os.strerror(ctypes.get_errno())})")
     if cover_parent:
         here = os.getcwd()
         fd = os.open(here, os.O_PATH)
@@ -98,7 +102,8 @@ def main(argv: list[str]) -> int:
         # before hide_paths, which gives up the namespace capabilities: the kernel talks to us over TCP on
         # 127.0.0.1 (ZMQ's ipc transport loses interrupts)
         loopback_up()
-    failed = hide_paths(config["hide"], config.get("cover_parent")) if config.get("hide") else []
+    failed = (hide_paths(config["hide"], config.get("cover_parent"), config.get("binds", []))
+              if config.get("hide") else [])
 
     import nbformat
     from nbclient import NotebookClient
@@ -133,14 +138,44 @@ def main(argv: list[str]) -> int:
                     _reply(replies, {"dead": f"the kernel died ({err})"})
                     return 0
                 _reply(replies, {"cell": cell})
-            elif op == "run":  # code whose single text/plain result the grader reads (tinyqnn.course.verdict)
-                cell = nbformat.v4.new_code_cell(request["code"])
+            elif op == "call":  # tinyqnn.course.remote: the request and the answer travel as files in here
+                import base64
+                import secrets
+
+                tag = secrets.token_hex(8)
+                request_path, answer_path = cwd / ".tmp" / f"call-{tag}.in", cwd / ".tmp" / f"call-{tag}.out"
+                request_path.write_bytes(base64.b64decode(request["payload"]))
+                cell = nbformat.v4.new_code_cell(
+                    f"__tinyqnn_call__({request['name']!r}, {str(request_path)!r}, {str(answer_path)!r})")
                 timeout["value"] = request.get("timeout", config["cell_timeout"])
+                nb.cells.append(cell)
                 try:
-                    client.execute_cell(cell, len(nb.cells), store_history=False)
+                    client.execute_cell(cell, len(nb.cells) - 1, store_history=False)
                 except DeadKernelError as err:
                     _reply(replies, {"dead": f"the kernel died ({err})"})
                     return 0
+                finally:
+                    nb.cells.pop()
+                payload = ""
+                try:
+                    if answer_path.stat().st_size <= config.get("max_answer_bytes", 256 << 20):
+                        payload = base64.b64encode(answer_path.read_bytes()).decode()
+                except OSError:
+                    pass
+                for path in (request_path, answer_path):
+                    path.unlink(missing_ok=True)
+                _reply(replies, {"outputs": cell.outputs, "payload": payload})
+            elif op == "run":  # code whose single text/plain result the grader reads (tinyqnn.course.verdict)
+                cell = nbformat.v4.new_code_cell(request["code"])
+                timeout["value"] = request.get("timeout", config["cell_timeout"])
+                nb.cells.append(cell)  # nbclient stores the executed cell back by index
+                try:
+                    client.execute_cell(cell, len(nb.cells) - 1, store_history=False)
+                except DeadKernelError as err:
+                    _reply(replies, {"dead": f"the kernel died ({err})"})
+                    return 0
+                finally:
+                    nb.cells.pop()
                 _reply(replies, {"outputs": cell.outputs})
             else:
                 _reply(replies, {"error": f"unknown request {op!r}"})
