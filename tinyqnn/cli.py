@@ -263,6 +263,7 @@ DELEGATED = {
     "benchmark": ("tinyqnn.bench.throughput", "throughput vs PyTorch CPU (see `benchmark --help`)"),
     "check": ("tinyqnn.course.check", "score your own exercise notebook (see `check --help`)"),
     "release": ("tinyqnn.course.release", "regenerate exercises/ from solutions/ (instructors)"),
+    "grade": ("tinyqnn.course.grade", "autograde a class: sandboxed, parallel, resumable, into nbgrader's gradebook"),
     "new-assignment": ("tinyqnn.course.new", "start a new unit from the template (instructors)"),
     "grid": ("tinyqnn.experiments.table1", "Yin et al. Table 1: bits x STE grid on LeNet-5, resumable (see `grid --help`)"),
     "instability": ("tinyqnn.experiments.instability", "identity STE from a clipped-ReLU minimum at lr 1e-5"),

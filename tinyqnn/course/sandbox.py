@@ -362,7 +362,8 @@ class Sandbox:
             raise NotebookTimeout(f"the notebook used up its {self.limits.notebook_seconds} s limit")
         budget = max(1, int(min(self.limits.cell_seconds, left)))
         self._send({**message, "timeout": budget})
-        reply = self._receive(time.monotonic() + budget + GRACE_SECONDS, doing)
+        # a cell gets GRACE_SECONDS to answer its interrupt, but nothing runs past the notebook limit (+2 s)
+        reply = self._receive(min(time.monotonic() + budget + GRACE_SECONDS, self.deadline + 2.0), doing)
         if "dead" in reply:
             self.kill()
             raise KernelDied(reply["dead"])

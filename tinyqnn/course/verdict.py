@@ -231,6 +231,10 @@ def run_graded(nb: Any, files: Mapping[str, bytes] | None = None, limits: Limits
                 except NotebookTimeout:
                     cell.outputs = [nbformat.from_dict(timeout_output(limits))]
                     status, reason = "timeout", timeout_output(limits)["evalue"]
+                    # a test cell with no output would count as passed: the unrun ones lose their points
+                    for later in nb.cells[i + 1:]:
+                        if grading.is_grade(later) and later.cell_type == "code":
+                            later.outputs = [nbformat.from_dict(timeout_output(limits))]
                     break
     except KernelDied as err:
         status, reason = "died", str(err)
