@@ -103,3 +103,18 @@ def test_check_on_a_file_that_is_not_a_notebook_is_one_line(text, tmp_path, caps
     assert main([str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err and str(path) in err, err
+
+
+def test_check_says_a_deleted_test_cell_scores_zero(first, tmp_path, capsys):
+    """It used to print full marks and exit 0: the deleted cell simply was not there to fail."""
+    folder = tmp_path / first
+    for name, source in source_notebooks(first).items():
+        released = grading.read_notebook(REPO / grading.EXERCISES_DIR / first / f"{name}.ipynb")
+        solved = grading.solved_copy(released, source)
+        victim = next(iter(grading.auto_grade_cells(solved)))
+        grading.write_notebook(grading.delete_cell(solved, victim), folder / f"{name}.ipynb")
+        break
+    rc = main([str(folder)])
+    out = capsys.readouterr().out
+    assert rc == 1, out
+    assert re.search(rf"{victim}\s+0 / \d+\s+this test cell was deleted", out), out
