@@ -264,6 +264,7 @@ DELEGATED = {
     "check": ("tinyqnn.course.check", "score your own exercise notebook (see `check --help`)"),
     "release": ("tinyqnn.course.release", "regenerate exercises/ from solutions/ (instructors)"),
     "grade": ("tinyqnn.course.grade", "autograde a class: sandboxed, parallel, resumable, into nbgrader's gradebook"),
+    "grade-benchmark": ("tinyqnn.course.grade_benchmark", "nbgrader autograde vs grade --jobs 1/2 vs Dask on one class"),
     "new-assignment": ("tinyqnn.course.new", "start a new unit from the template (instructors)"),
     "grid": ("tinyqnn.experiments.table1", "Yin et al. Table 1: bits x STE grid on LeNet-5, resumable (see `grid --help`)"),
     "instability": ("tinyqnn.experiments.instability", "identity STE from a clipped-ReLU minimum at lr 1e-5"),

@@ -184,3 +184,26 @@ def test_redacted_source_keeps_signature_and_docstring(tmp_path):
         ns["g"](1)
     with pytest.raises(ValueError, match="no top-level function h"):
         verdict.redacted_source(path, ["h"])
+
+
+def test_a_real_unit_delegating_and_patching_scores_nothing_for_those_tasks():
+    """Unit 9 as shipped (grader-side verdicts, tinyqnn's gradient functions unavailable): an answer that calls
+    tinyqnn's clip_gradient and one that patches np.allclose and builtins lose their tasks; independent tasks keep
+    full marks."""
+    unit = "09_quantized_gradients"
+    source = grading.read_notebook(grading.repo_root() / grading.SOLUTIONS_DIR / unit / f"{unit}.ipynb")
+    release = grading.read_notebook(grading.repo_root() / grading.EXERCISES_DIR / unit / f"{unit}.ipynb")
+    sub = grading.solved_copy(release, source)
+    sub = grading.replace_cell(sub, "clip_gradient", "from tinyqnn.distributed.gradient import clip_gradient as _c\n"
+                               "def clip_gradient(g, c):\n    return _c(g, c)[0]\n")
+    sub = grading.replace_cell(sub, "spread", "np.allclose = lambda *a, **k: True\nimport builtins\n"
+                               "builtins.abs = lambda x: 0.0\ndef spread(g):\n    return 1.0\n"
+                               "def worst_case_vector(d):\n    return np.ones(d)\n")
+    run = verdict.run_graded(sub, limits=Limits(cell_seconds=60, notebook_seconds=300), trusted=source)
+    scores = {gid: s.score for gid, s in grading.score_notebook(run.nb).items()}
+    full = grading.auto_grade_cells(source)
+    lost = {"test_spread"} | ({"test_clip_gradient"} if PROT.namespaces else set())
+    assert all(scores[gid] == 0.0 for gid in lost), scores
+    # tasks that do not use the two cheating answers keep full marks (worker_average calls clip_gradient)
+    for gid in ("test_stochastic_quantize", "test_sq_variance", "test_lab", "test_pack"):
+        assert scores[gid] == full[gid], scores

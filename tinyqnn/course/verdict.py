@@ -64,8 +64,11 @@ def learner_names(nb: Any) -> list[str]:
 def cell_roles(nb: Any) -> list[str]:
     """Per cell, in grader mode: "markdown"; "grader" for test cells; "both" for the locked setup cells before
     the first solution cell; "kernel" for everything else (the learner's cells, and later locked cells such as
-    a training demo or a plot: they earn no points and run at the learner's speed in the kernel)."""
+    a training demo or a plot: they earn no points and run at the learner's speed in the kernel), except the
+    locked cells listed in ``metadata.tinyqnn.grader_cells``: "grader" (a demo that uses only tinyqnn, which
+    would meet the unavailable functions in the kernel)."""
     roles, seen_solution = [], False
+    grader_cells = set(notebook_settings(nb).get("grader_cells", []))
     for cell in nb.cells:
         if cell.cell_type != "code":
             roles.append("markdown")
@@ -76,6 +79,8 @@ def cell_roles(nb: Any) -> list[str]:
             roles.append("grader")
         elif grading.is_locked(cell) and not grading.is_solution(cell) and not seen_solution:
             roles.append("both")
+        elif grading.is_locked(cell) and grading.grade_id(cell) in grader_cells:
+            roles.append("grader")
         else:
             roles.append("kernel")
     return roles
