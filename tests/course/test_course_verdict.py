@@ -207,3 +207,19 @@ def test_a_real_unit_delegating_and_patching_scores_nothing_for_those_tasks():
     # tasks that do not use the two cheating answers keep full marks (worker_average calls clip_gradient)
     for gid in ("test_stochastic_quantize", "test_sq_variance", "test_lab", "test_pack"):
         assert scores[gid] == full[gid], scores
+
+
+def test_a_stand_in_bound_by_the_test_replaces_the_learner_s_helper_during_the_call():
+    """Grading independence under grader-side verdicts: quad uses the learner's double; its test swaps in a
+    correct double (as unit 3's test_train_step does), so a wrong double costs only its own task."""
+    source = assignment()
+    source.cells += [
+        _cell("code", "quad", "def quad(x):\n    return double(double(x))\n", solution=True),
+        _cell("code", "test_quad", "_mine = double\ntry:\n    double = lambda x: 2 * x\n"
+              "    assert np.allclose(quad(np.ones(3)), 4.0), quad(np.ones(3))\nfinally:\n    double = _mine\n",
+              grade=True, locked=True, points=1),
+    ]
+    sub = grading.replace_cell(source, "double", "def double(x):\n    return 3 * x\n")
+    run = verdict.run_graded(sub, limits=LIMITS, trusted=source)
+    scores = {gid: s.score for gid, s in grading.score_notebook(run.nb).items()}
+    assert scores == {"test_clip_gradient": 2.0, "test_double": 0.0, "test_quad": 1.0}, scores

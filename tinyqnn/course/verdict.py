@@ -216,8 +216,9 @@ def run_graded(nb: Any, files: Mapping[str, bytes] | None = None, limits: Limits
                 reply = box.request({"op": "run", "code": remote.KERNEL_HELPER}, "starting the grading helper")
                 if any(o.get("output_type") == "error" for o in reply["outputs"]):
                     raise RuntimeError(f"the grading helper failed in the kernel: {reply['outputs']}")
-                for name in learner_names(trusted):
-                    namespace[name] = remote.RemoteFunction(box, name)
+                names = tuple(learner_names(trusted))
+                for name in names:
+                    namespace[name] = remote.RemoteFunction(box, name, namespace, names)
             for i, (cell, role) in enumerate(zip(nb.cells, roles)):
                 if role == "markdown":
                     continue
