@@ -239,8 +239,11 @@ class RemoteFunction:
                    and not isinstance(self.namespace[n], RemoteFunction)}
         if not swapped:
             return None
-        import cloudpickle
-
+        try:
+            import cloudpickle
+        except ImportError:
+            raise RuntimeError("this test swaps in its own helpers, which travel to the sandbox with cloudpickle: "
+                               "install it (pip install cloudpickle)") from None
         return cloudpickle.dumps(swapped)
 
     def __repr__(self) -> str:
