@@ -6,6 +6,7 @@
 - ``train`` / ``evaluate``: LeNet-5 runs with logs, curves and resumable checkpoints.
 - ``benchmark``: throughput against PyTorch CPU when it is installed (see ``tinyqnn.bench``).
 - ``check`` / ``release``: the course's self-check and exercise regeneration (``tinyqnn.course``).
+- ``grade`` / ``grade-benchmark``: instructors' sandboxed, parallel autograding into nbgrader's gradebook.
 - ``workspace``: copy the lessons and exercises to a folder of your own, outside git.
 
 Commands compute on one thread unless ``--threads N`` (or ``$TINYQNN_THREADS``) says otherwise, with one BLAS
