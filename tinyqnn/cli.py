@@ -6,6 +6,7 @@
 - ``train`` / ``evaluate``: LeNet-5 runs with logs, curves and resumable checkpoints.
 - ``benchmark``: throughput against PyTorch CPU when it is installed (see ``tinyqnn.bench``).
 - ``check`` / ``release``: the course's self-check and exercise regeneration (``tinyqnn.course``).
+- ``grade`` / ``grade-benchmark``: instructors' sandboxed, parallel autograding into nbgrader's gradebook.
 - ``workspace``: copy the lessons and exercises to a folder of your own, outside git.
 
 Commands compute on one thread unless ``--threads N`` (or ``$TINYQNN_THREADS``) says otherwise, with one BLAS
@@ -254,6 +255,8 @@ DELEGATED = {
                          "training-step time vs another checkout, and library vs command line (see its --help)"),
     "check": ("tinyqnn.course.check", "score your own exercise notebook (see `check --help`)"),
     "release": ("tinyqnn.course.release", "regenerate exercises/ from solutions/ (instructors)"),
+    "grade": ("tinyqnn.course.grade", "autograde a class: sandboxed, parallel, resumable, into nbgrader's gradebook"),
+    "grade-benchmark": ("tinyqnn.course.grade_benchmark", "nbgrader autograde vs grade --jobs 1/2 vs Dask on one class"),
     "new-assignment": ("tinyqnn.course.new", "start a new unit from the template (instructors)"),
     "grid": ("tinyqnn.experiments.table1", "Yin et al. Table 1: bits x STE grid on LeNet-5, resumable (see `grid --help`)"),
     "deep": ("tinyqnn.experiments.deep", "Yin et al. Table 1's deep rows: quantized ResNets over depth, STEs, "

@@ -84,3 +84,37 @@ def test_every_command_the_notebooks_print_works_as_printed():
         run = subprocess.run([".venv/bin/python", "-m", "tinyqnn", sub, "--help"], cwd=REPO, capture_output=True,
                              text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(REPO), "LANG": "C.UTF-8"})
         assert run.returncode == 0 and f"usage: python -m tinyqnn {sub}" in run.stdout, run.stderr
+
+
+@pytest.mark.parametrize("timeout", ["0", "-5"])
+def test_check_refuses_a_timeout_that_is_not_positive(timeout, tmp_path, capsys):
+    """`--timeout 0` used to hang on an endless loop (nbclient reads 0 as "no limit"); -5 was accepted."""
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path), "--timeout", timeout])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"must be >= 1, got {timeout}" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("text", ['{"a": 1}', "[1, 2]", "not json {"])
+def test_check_on_a_file_that_is_not_a_notebook_is_one_line(text, tmp_path, capsys):
+    path = tmp_path / "bogus.ipynb"
+    path.write_text(text)
+    assert main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and str(path) in err, err
+
+
+def test_check_says_a_deleted_test_cell_scores_zero(first, tmp_path, capsys):
+    """It used to print full marks and exit 0: the deleted cell simply was not there to fail."""
+    folder = tmp_path / first
+    for name, source in source_notebooks(first).items():
+        released = grading.read_notebook(REPO / grading.EXERCISES_DIR / first / f"{name}.ipynb")
+        solved = grading.solved_copy(released, source)
+        victim = next(iter(grading.auto_grade_cells(solved)))
+        grading.write_notebook(grading.delete_cell(solved, victim), folder / f"{name}.ipynb")
+        break
+    rc = main([str(folder)])
+    out = capsys.readouterr().out
+    assert rc == 1, out
+    assert re.search(rf"{victim}\s+0 / \d+\s+this test cell was deleted", out), out

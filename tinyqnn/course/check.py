@@ -1,7 +1,8 @@
 """The learner's self-check: ``python -m tinyqnn check exercises/03_layers``.
 
-Runs each notebook in a fresh kernel, top to bottom, continuing past errors (as nbgrader's autograder
-does), and prints the points of every test cell with the reason for lost points and a total. No Jupyter
+Runs each notebook in the grading sandbox (``tinyqnn.course.sandbox``), top to bottom, continuing past errors
+(as nbgrader's autograder does), with the test cells run as ``python -m tinyqnn grade`` runs them
+(``tinyqnn.course.verdict``), and prints the points of every test cell with the reason for lost points and a total. No Jupyter
 server and no gradebook are involved. A test cell earns its points iff it runs without an error and
 without printing to stderr (nbgrader's rule). The notebook on disk is not modified.
 
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..args import one_line, positive_int
 from ..utils import child_env
 from . import grading
 
@@ -97,30 +99,57 @@ def edited_locked_cells(nb: Any) -> list[str]:
             and grading.nbgrader_meta(c)["checksum"] != compute_checksum(c)]
 
 
-def check_notebook(path: Path, timeout: int = grading.EXECUTE_TIMEOUT, out=None) -> tuple[float, float]:
-    """Run one notebook and print its per-task report to ``out`` (stdout); returns (points, max points)."""
+def released_copy(path: Path) -> Any | None:
+    """The released notebook this one was copied from (``exercises/<unit>/<name>.ipynb`` of the checkout), if any."""
+    release = grading.repo_root() / grading.EXERCISES_DIR / path.parent.name / path.name
+    if not release.is_file() or release.resolve() == path.resolve():
+        return None
+    try:
+        return grading.read_notebook(release)
+    except Exception:  # a broken checkout must not stop a learner's check
+        return None
+
+
+def check_notebook(path: Path, timeout: int = grading.EXECUTE_TIMEOUT, out=None,
+                   notebook_timeout: int | None = None) -> tuple[float, float]:
+    """Run one notebook in the grading sandbox and print its per-task report to ``out`` (stdout); returns
+    (points, max points). Test cells run as when grading (``tinyqnn.course.verdict``), with the released
+    version of each test cell when the release is found; a deleted test cell is reported as 0 points."""
+    from .sandbox import Limits
+    from .verdict import run_graded
+
     out = out or sys.stdout
     nb = grading.read_notebook(path)
-    total_max = sum(grading.auto_grade_cells(nb).values())  # manually graded answers are not self-checked
+    release = released_copy(path)
+    trusted = release if release is not None else nb
+    expected = grading.auto_grade_cells(trusted)  # manually graded answers are not self-checked
+    present = set(grading.auto_grade_cells(nb))
+    deleted = [gid for gid in expected if gid not in present]
+    total_max = sum(expected.values())
     print(f"{path}", file=out)
     if not total_max:
         print("  (no graded test cells in this notebook)", file=out)
     edited = edited_locked_cells(nb)
-    # Same quick-mode signal nbgrader gives while autograding.
-    env = {"NBGRADER_EXECUTION": "autograde", "TINYQNN_QUICK": "1", "MPLBACKEND": "Agg",
-           # one BLAS thread unless the learner chose otherwise (tinyqnn.utils.set_num_threads says why)
-           "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
-    try:
-        execute_notebook(nb, path.parent, timeout=timeout, env=env)
-    except KernelDied as err:
-        print(f"  {err}", file=out)
+    files = {str(p.relative_to(path.parent)): p.read_bytes() for p in grading.source_files(path.parent)
+             if p.suffix != ".ipynb" and p.stat().st_size < 64 << 20}
+    limits = Limits(cell_seconds=timeout, notebook_seconds=notebook_timeout or max(600, 5 * timeout))
+    run = run_graded(nb, files, limits, trusted=trusted)
+    if run.status == "died":
+        print(f"  {run.reason}; nbgrader gives 0 points for the whole notebook when that happens "
+              "(os._exit, sys.exit in a loop, out of memory ...)", file=out)
         print(f"  total: 0 / {total_max:g}", file=out)
         return 0.0, total_max
-    scores = grading.score_notebook(nb)
-    if scores:
-        print(grading.format_scores(scores.values()), file=out)
-    manual = grading.manual_grade_cells(nb)
-    got = sum(s.score or 0.0 for gid, s in scores.items() if gid not in manual)
+    if run.status == "timeout":
+        print(f"  {run.reason}", file=out)
+    scores = grading.score_notebook(run.nb)
+    for gid in deleted:
+        scores[gid] = grading.TaskScore(gid, 0.0, expected[gid], "this test cell was deleted: the task scores 0 "
+                                        "when graded (copy the cell back from the released notebook)")
+    ordered = [scores[gid] for gid in [*expected, *[g for g in scores if g not in expected]] if gid in scores]
+    if ordered:
+        print(grading.format_scores(ordered), file=out)
+    manual = grading.manual_grade_cells(trusted)
+    got = sum(s.score or 0.0 for gid, s in scores.items() if gid not in manual and gid in expected)
     print(f"  total: {got:g} / {total_max:g}", file=out)
     for gid in edited:
         print(f"  note: locked cell {gid!r} was edited; nbgrader grades with the original cell", file=out)
@@ -151,6 +180,19 @@ def missing_runner() -> str | None:
     return None
 
 
+def unreadable_notebook(path: Path) -> str | None:
+    """None when ``path`` reads as a v4 notebook, else a one-line reason naming the file (bad JSON, or JSON
+    that is not a notebook: nbformat's schema check fails deep inside the runner otherwise)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+        nbformat.validate(nb)
+    except Exception as error:  # JSON errors, nbformat's NotJSONError/ValidationError, OSError, KeyError, ...
+        return f"{path} is not a readable Jupyter notebook ({one_line(error)[:200]})"
+    return None
+
+
 def notebooks_in(target: Path) -> list[Path]:
     if target.is_dir():
         return sorted(p for p in target.glob("*.ipynb") if not grading.is_ignored(p.name))
@@ -163,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Self-check a course notebook: run it in a fresh kernel and score its visible tests "
                     "as nbgrader would (hidden tests run only when the instructor grades).")
     parser.add_argument("paths", nargs="+", type=Path, help="notebook files or folders such as exercises/03_layers")
-    parser.add_argument("--timeout", type=int, default=grading.EXECUTE_TIMEOUT,
+    parser.add_argument("--timeout", type=positive_int, default=grading.EXECUTE_TIMEOUT,
                         help=f"seconds per cell (default {grading.EXECUTE_TIMEOUT}, as when grading)")
     args = parser.parse_args(argv)
     problem = missing_runner()
@@ -180,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         if not found or any(t.suffix != ".ipynb" for t in found):
             print(f"check: {p} is not a notebook or a folder with notebooks", file=sys.stderr)
             return 2
+        for t in found:
+            problem = unreadable_notebook(t)
+            if problem:
+                print(f"check: {problem}", file=sys.stderr)
+                return 2
         targets += found
 
     got = total = 0.0

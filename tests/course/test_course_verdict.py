@@ -1,0 +1,225 @@
+"""Verdicts a submission cannot forge (tinyqnn.course.verdict, tinyqnn.course.remote).
+
+A small assignment in the course's standard form (grader-side tests, a task tinyqnn also implements) is
+graded for honest, wrong and dishonest submissions, each in its own sandbox.
+"""
+from __future__ import annotations
+
+import numpy as np
+import nbformat
+import pytest
+
+from tinyqnn.course import grading, remote, sandbox, verdict
+from tinyqnn.course.sandbox import Limits
+
+PROT = sandbox.protections()
+LIMITS = Limits(cell_seconds=30, notebook_seconds=120)
+
+
+def _cell(kind: str, gid: str, source: str, **meta):
+    make = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
+    cell = make(source)
+    cell.metadata["nbgrader"] = {"grade": False, "solution": False, "locked": False, "task": False,
+                                 "schema_version": 3, "grade_id": gid, **meta}
+    return cell
+
+
+SETUP = "import numpy as np\nimport tinyqnn\n\nrng = np.random.default_rng(0)\n"
+CLIP = '''def clip_gradient(g, c):
+    """clip(g, -c sigma, c sigma), sigma = std of all entries of g. g: any shape -> g's shape (float64)."""
+    return np.clip(g, -c * np.std(g), c * np.std(g))
+'''
+DOUBLE = '''def double(x):
+    """2 x, same dtype."""
+    return x * 2
+'''
+TEST_CLIP = '''from tinyqnn.distributed.gradient import clip_gradient as _oracle  # tinyqnn's version: the reference
+g = rng.standard_normal((4, 5))
+got = clip_gradient(g, 1.0)
+assert np.allclose(got, _oracle(g, 1.0)[0]), f"expected {_oracle(g, 1.0)[0]}, got {got}"
+### BEGIN HIDDEN TESTS
+g = rng.standard_normal(100) ** 3
+assert np.allclose(clip_gradient(g, 2.5), _oracle(g, 2.5)[0]), "heavy tails"
+g_copy = g.copy()
+clip_gradient(g, 0.5)
+assert np.array_equal(g, g_copy), "clip_gradient must not modify g"
+### END HIDDEN TESTS
+'''
+TEST_DOUBLE = '''x = np.arange(3.0)
+assert np.allclose(double(x), [0.0, 2.0, 4.0]), f"expected [0, 2, 4], got {double(x)}"
+### BEGIN HIDDEN TESTS
+x32 = rng.standard_normal((2, 3)).astype(np.float32)
+got = double(x32)
+assert got.dtype == np.float32, f"float32 in, float32 out; got {got.dtype}"
+assert all(np.equal(got, 2 * x32).ravel()), "values"
+### END HIDDEN TESTS
+'''
+
+
+def assignment() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook(cells=[
+        _cell("code", "setup", SETUP, locked=True),
+        _cell("code", "clip_gradient", CLIP, solution=True),
+        _cell("code", "test_clip_gradient", TEST_CLIP, grade=True, locked=True, points=2),
+        _cell("code", "double", DOUBLE, solution=True),
+        _cell("code", "test_double", TEST_DOUBLE, grade=True, locked=True, points=1),
+    ])
+    nb.metadata["tinyqnn"] = {"verdicts": "grader", "unavailable": ["tinyqnn.distributed.gradient:clip_gradient"]}
+    return nb
+
+
+def grade(limits: Limits = LIMITS, **answers: str) -> dict[str, float]:
+    """grade_id -> points of a submission whose solution cells are replaced by ``answers``."""
+    source = assignment()
+    sub = grading.replace_cell(source, "clip_gradient", answers.get("clip_gradient", CLIP))
+    sub = grading.replace_cell(sub, "double", answers.get("double", DOUBLE))
+    run = verdict.run_graded(sub, limits=limits, trusted=source)
+    assert run.status == "ok" or limits is not LIMITS, run.reason
+    return {gid: s.score for gid, s in grading.score_notebook(run.nb).items()}
+
+
+FULL = {"test_clip_gradient": 2.0, "test_double": 1.0}
+
+
+def test_reference_and_other_styles_get_full_marks():
+    assert grade() == FULL
+    other_style = {
+        "clip_gradient": "def clip_gradient(g, c):\n    s = c * float(np.sqrt(np.mean((g - g.mean()) ** 2)))\n"
+                         "    return np.minimum(np.maximum(g, -s), s)\n",
+        "double": "def double(x):\n    return x + x\n",
+    }
+    assert grade(**other_style) == FULL
+
+
+def test_plausible_wrong_answers_lose_their_points():
+    wrong = {
+        "clip_gradient": "def clip_gradient(g, c):\n    return np.clip(g, -c * np.abs(g).max(), c * np.abs(g).max())\n",
+        "double": "def double(x):\n    return np.asarray(x, dtype=np.float64) * 2\n",
+    }
+    assert grade(**wrong) == {"test_clip_gradient": 0.0, "test_double": 0.0}
+
+
+def test_a_function_that_modifies_its_input_is_caught():
+    inplace = "def clip_gradient(g, c):\n    s = c * np.std(g)\n    np.clip(g, -s, s, out=g)\n    return g\n"
+    assert grade(clip_gradient=inplace)["test_clip_gradient"] == 0.0
+
+
+PATCHES = {
+    "np.allclose and np.array_equal": "np.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True\n",
+    "builtins": "import builtins\nbuiltins.all = lambda *a: True\nbuiltins.isinstance = lambda *a: True\n",
+    "the tinyqnn oracle": "import tinyqnn.distributed.gradient as _G\n_G.clip_gradient = lambda g, c: (g, 0.0)\n",
+    "np.testing and AssertionError": "import builtins\nbuiltins.AssertionError = type('X', (Exception,), {})\n",
+}
+
+
+def test_patching_what_the_tests_use_scores_nothing():
+    """The learner returns g unchanged and 0 * x, after patching everything an in-kernel test would rely on
+    (all patches at once: one sandbox; each would have been enough under nbgrader). The patched builtins break
+    the kernel's own machinery too, so calls time out: short limits."""
+    patches = "".join(PATCHES.values())
+    patched = {"clip_gradient": patches + "def clip_gradient(g, c):\n    return g\n",
+               "double": patches + "def double(x):\n    return 0 * x\n"}
+    assert grade(Limits(cell_seconds=3, notebook_seconds=40), **patched) == {"test_clip_gradient": 0.0,
+                                                                              "test_double": 0.0}
+
+
+def test_overwriting_the_grading_helper_scores_nothing():
+    forged = ("def __tinyqnn_call__(*args, **kwargs):\n    print('all good')\n"
+              "def clip_gradient(g, c):\n    return g\n")
+    assert grade(clip_gradient=forged)["test_clip_gradient"] == 0.0
+
+
+@pytest.mark.skipif(not PROT.namespaces, reason=f"tinyqnn's versions are hidden only with namespaces: {PROT.notes}")
+@pytest.mark.parametrize("how", [
+    "from tinyqnn.distributed.gradient import clip_gradient as _c\n",
+    # the module's file and its bytecode cache, read directly
+    "import importlib.util, tinyqnn.distributed.gradient as _m\n"
+    "_s = importlib.util.spec_from_file_location('_copy', _m.__file__)\n_x = importlib.util.module_from_spec(_s)\n"
+    "_s.loader.exec_module(_x)\n_c = _x.clip_gradient\n",
+    "import glob, importlib.util, os, tinyqnn.distributed.gradient as _m\n"
+    "_pyc = glob.glob(os.path.join(os.path.dirname(_m.__file__), '__pycache__', 'gradient*.pyc'))\n"
+    "_s = importlib.util.spec_from_file_location('_copy', _pyc[0])\n_x = importlib.util.module_from_spec(_s)\n"
+    "_s.loader.exec_module(_x)\n_c = _x.clip_gradient\n",
+])
+def test_delegating_to_tinyqnn_scores_nothing(how):
+    delegate = how + "def clip_gradient(g, c):\n    return _c(g, c)[0]\n"
+    assert grade(clip_gradient=delegate) == {"test_clip_gradient": 0.0, "test_double": 1.0}
+
+
+def test_a_test_cell_edited_in_the_submission_is_replaced_by_the_source():
+    source = assignment()
+    sub = grading.replace_cell(source, "test_double", "pass\n")
+    sub = grading.replace_cell(sub, "double", "def double(x):\n    return x\n")
+    # the learner even marks their own cell as a grader-side test
+    sub.cells.insert(0, _cell("code", "test_mine", "assert True\n", grade=True, locked=True, points=50))
+    run = verdict.run_graded(sub, limits=LIMITS, trusted=source)
+    scores = {gid: s.score for gid, s in grading.score_notebook(run.nb).items()}
+    assert scores["test_double"] == 0.0, scores
+    assert run.nb.cells[0].outputs == [] or all(o.get("output_type") != "error" for o in run.nb.cells[0].outputs)
+
+
+def test_data_round_trip_keeps_dtypes_and_refuses_objects():
+    value = {"a": np.arange(3, dtype=np.int16), "s": np.float32(1.5), "t": (1, 2.5, None, "x", b"\x00\x01"),
+             "nan": float("nan"), "l": [np.zeros((2, 0))], "g": np.random.default_rng(3)}
+    back = remote.unpack(remote.pack(value))
+    assert back["a"].dtype == np.int16 and np.array_equal(back["a"], value["a"])
+    assert isinstance(back["s"], np.float32) and back["s"] == 1.5
+    assert back["t"] == value["t"] and np.isnan(back["nan"]) and back["l"][0].shape == (2, 0)
+    assert back["g"].integers(1 << 30) == np.random.default_rng(3).integers(1 << 30)
+    with pytest.raises(TypeError, match="not data"):
+        remote.pack(object())
+    sent = remote.pack([object()], "pickle")  # the grader may send objects ...
+    with pytest.raises(ValueError, match="malformed"):
+        remote.unpack(sent)  # ... but nothing that comes back is ever unpickled
+
+
+def test_redacted_source_keeps_signature_and_docstring(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text('def f(x):\n    """doc"""\n    return x + 1\n\n\ndef g(y):\n    return f(y)\n')
+    text = verdict.redacted_source(path, ["f"])
+    ns: dict = {}
+    exec(text, ns)
+    assert ns["f"].__doc__ == "doc"
+    with pytest.raises(NotImplementedError, match="not available while grading"):
+        ns["g"](1)
+    with pytest.raises(ValueError, match="no top-level function h"):
+        verdict.redacted_source(path, ["h"])
+
+
+def test_a_real_unit_delegating_and_patching_scores_nothing_for_those_tasks():
+    """Unit 9 as shipped (grader-side verdicts, tinyqnn's gradient functions unavailable): an answer that calls
+    tinyqnn's clip_gradient and one that patches np.allclose and builtins lose their tasks; independent tasks keep
+    full marks."""
+    unit = "09_quantized_gradients"
+    source = grading.read_notebook(grading.repo_root() / grading.SOLUTIONS_DIR / unit / f"{unit}.ipynb")
+    release = grading.read_notebook(grading.repo_root() / grading.EXERCISES_DIR / unit / f"{unit}.ipynb")
+    sub = grading.solved_copy(release, source)
+    sub = grading.replace_cell(sub, "clip_gradient", "from tinyqnn.distributed.gradient import clip_gradient as _c\n"
+                               "def clip_gradient(g, c):\n    return _c(g, c)[0]\n")
+    sub = grading.replace_cell(sub, "spread", "np.allclose = lambda *a, **k: True\nimport builtins\n"
+                               "builtins.abs = lambda x: 0.0\ndef spread(g):\n    return 1.0\n"
+                               "def worst_case_vector(d):\n    return np.ones(d)\n")
+    run = verdict.run_graded(sub, limits=Limits(cell_seconds=60, notebook_seconds=300), trusted=source)
+    scores = {gid: s.score for gid, s in grading.score_notebook(run.nb).items()}
+    full = grading.auto_grade_cells(source)
+    lost = {"test_spread"} | ({"test_clip_gradient"} if PROT.namespaces else set())
+    assert all(scores[gid] == 0.0 for gid in lost), scores
+    # tasks that do not use the two cheating answers keep full marks (worker_average calls clip_gradient)
+    for gid in ("test_stochastic_quantize", "test_sq_variance", "test_lab", "test_pack"):
+        assert scores[gid] == full[gid], scores
+
+
+def test_a_stand_in_bound_by_the_test_replaces_the_learner_s_helper_during_the_call():
+    """Grading independence under grader-side verdicts: quad uses the learner's double; its test swaps in a
+    correct double (as unit 3's test_train_step does), so a wrong double costs only its own task."""
+    source = assignment()
+    source.cells += [
+        _cell("code", "quad", "def quad(x):\n    return double(double(x))\n", solution=True),
+        _cell("code", "test_quad", "_mine = double\ntry:\n    double = lambda x: 2 * x\n"
+              "    assert np.allclose(quad(np.ones(3)), 4.0), quad(np.ones(3))\nfinally:\n    double = _mine\n",
+              grade=True, locked=True, points=1),
+    ]
+    sub = grading.replace_cell(source, "double", "def double(x):\n    return 3 * x\n")
+    run = verdict.run_graded(sub, limits=LIMITS, trusted=source)
+    scores = {gid: s.score for gid, s in grading.score_notebook(run.nb).items()}
+    assert scores == {"test_clip_gradient": 2.0, "test_double": 0.0, "test_quad": 1.0}, scores

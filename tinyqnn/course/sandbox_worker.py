@@ -1,0 +1,204 @@
+"""The process inside the grading sandbox: one Jupyter kernel, driven cell by cell by the grader.
+
+Started by ``tinyqnn.course.sandbox.Sandbox`` (never by hand) as ``python -I -m tinyqnn.course.sandbox_worker
+CONFIG_JSON``, with rlimits already set, a scrubbed environment, the scratch folder as working directory and,
+where the OS allows, inside fresh user/network/mount/pid namespaces. Protocol: one JSON request per line on
+stdin, one JSON reply per line on a private copy of stdout (the kernel inherits fd 1 and 2 pointing at
+/dev/null and the log, so a submission cannot write into the reply stream).
+
+Requests: ``{"op": "execute", "cell": CELL, "timeout": S}`` -> ``{"cell": EXECUTED}`` or ``{"dead": WHY}``;
+``{"op": "call", ...}`` (see ``tinyqnn.course.verdict``); ``{"op": "close"}``.
+This module imports only the standard library and nbclient: it runs before the kernel exists.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REMOUNT = 1, 2, 4, 4096, 32
+
+
+def _cover_dir(libc: Any, path: bytes) -> bool:
+    return libc.mount(b"tmpfs", path, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=16k,mode=755") == 0
+
+
+def _read_only(libc: Any, path: bytes) -> bool:
+    return libc.mount(b"tmpfs", path, b"tmpfs", MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None) == 0
+
+
+def hide_paths(paths: list[str], cover_parent: str | None = None, binds: list[list[str]] = ()) -> list[str]:
+    """Cover each path (a folder: an empty read-only tmpfs; a file: /dev/null) in this mount namespace, then
+    enter a nested user+mount namespace so that the covers are locked: the kernel, which inherits no
+    capability over the covering namespace, cannot unmount them. Returns the paths it could not cover.
+
+    ``binds``: (file, target) pairs, each file mounted over its target first.
+    ``cover_parent``: a folder covered the same way except for the working directory somewhere inside it,
+    which is mounted back at the same path (other sandboxes' scratch folders sit beside it).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    failed = []
+    for source, target in binds:  # a file the kernel sees instead of another (a redacted module)
+        if libc.mount(os.fsencode(source), os.fsencode(target), None, MS_BIND, None) != 0:
+            failed.append(f"{target} ({os.strerror(ctypes.get_errno())})")
+    if cover_parent:
+        here = os.getcwd()
+        fd = os.open(here, os.O_PATH)
+        parent = os.fsencode(cover_parent)
+        inner = os.path.join(cover_parent, os.path.relpath(here, cover_parent))
+        ok = _cover_dir(libc, parent)
+        if ok:
+            os.makedirs(inner)
+            ok = libc.mount(os.fsencode(f"/proc/self/fd/{fd}"), os.fsencode(inner), None, MS_BIND, None) == 0
+            ok = ok and _read_only(libc, parent)
+        if not ok:
+            failed.append(f"{cover_parent} ({os.strerror(ctypes.get_errno())})")
+        else:
+            os.chdir(inner)
+        os.close(fd)
+    for path in paths:
+        p = os.fsencode(path)
+        if os.path.isdir(path):
+            # read-only after mounting, so nothing can be planted there either
+            ok = _cover_dir(libc, p) and _read_only(libc, p)
+        else:
+            ok = libc.mount(b"/dev/null", p, None, MS_BIND, None) == 0
+        if not ok:
+            failed.append(f"{path} ({os.strerror(ctypes.get_errno())})")
+    if libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0:
+        failed.append(f"(nested namespace: {os.strerror(ctypes.get_errno())}; covers could be undone)")
+    return failed
+
+
+def loopback_up() -> None:
+    """Bring up ``lo`` in a fresh network namespace (it starts down): loopback only, no route outside."""
+    import fcntl
+    import socket
+    import struct
+
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        flags = struct.unpack("16sh", fcntl.ioctl(sock, siocgifflags, struct.pack("16sh", b"lo", 0)))[1]
+        fcntl.ioctl(sock, siocsifflags, struct.pack("16sh", b"lo", flags | iff_up))
+
+
+def _reply(stream: Any, message: dict) -> None:
+    stream.write(json.dumps(message) + "\n")
+    stream.flush()
+
+
+def main(argv: list[str]) -> int:
+    config = json.loads(argv[0])
+    # Private reply channel: fd 1 is re-pointed at /dev/null before the kernel (which inherits it) exists.
+    replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    if config.get("loopback_up"):
+        # before hide_paths, which gives up the namespace capabilities: the kernel talks to us over TCP on
+        # 127.0.0.1 (ZMQ's ipc transport loses interrupts)
+        loopback_up()
+    failed = (hide_paths(config["hide"], config.get("cover_parent"), config.get("binds", []))
+              if config.get("hide") else [])
+
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
+
+    cwd = Path.cwd()
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    client = NotebookClient(nb, kernel_name="python3", timeout=config["cell_timeout"], allow_errors=True,
+                            interrupt_on_timeout=True, error_on_timeout=config["error_on_timeout"],
+                            extra_arguments=list(config["kernel_arguments"]),
+                            resources={"metadata": {"path": str(cwd)}})
+    timeout = {"value": config["cell_timeout"]}
+    client.timeout_func = lambda cell: timeout["value"]
+    on_executed = _record_missing_error
+    client.on_cell_executed = on_executed
+    with client.setup_kernel():
+        _reply(replies, {"ready": True, "kernel_pid": _kernel_pid(client),
+                         "hide_failed": failed})
+        for line in sys.stdin:
+            request = json.loads(line)
+            op = request.get("op")
+            if op == "close":
+                break
+            if op == "execute":
+                cell = nbformat.from_dict(request["cell"])
+                nb.cells.append(cell)
+                timeout["value"] = request.get("timeout", config["cell_timeout"])
+                try:
+                    client.execute_cell(cell, len(nb.cells) - 1)
+                except DeadKernelError as err:
+                    _reply(replies, {"dead": f"the kernel died ({err})"})
+                    return 0
+                _reply(replies, {"cell": cell})
+            elif op == "call":  # tinyqnn.course.remote: the request and the answer travel as files in here
+                import base64
+                import secrets
+
+                tag = secrets.token_hex(8)
+                request_path, answer_path = cwd / ".tmp" / f"call-{tag}.in", cwd / ".tmp" / f"call-{tag}.out"
+                request_path.write_bytes(base64.b64decode(request["payload"]))
+                cell = nbformat.v4.new_code_cell(
+                    f"__tinyqnn_call__({request['name']!r}, {str(request_path)!r}, {str(answer_path)!r})")
+                timeout["value"] = request.get("timeout", config["cell_timeout"])
+                nb.cells.append(cell)
+                try:
+                    client.execute_cell(cell, len(nb.cells) - 1, store_history=False)
+                except DeadKernelError as err:
+                    _reply(replies, {"dead": f"the kernel died ({err})"})
+                    return 0
+                finally:
+                    nb.cells.pop()
+                payload = ""
+                try:
+                    if answer_path.stat().st_size <= config.get("max_answer_bytes", 256 << 20):
+                        payload = base64.b64encode(answer_path.read_bytes()).decode()
+                except OSError:
+                    pass
+                for path in (request_path, answer_path):
+                    path.unlink(missing_ok=True)
+                _reply(replies, {"outputs": cell.outputs, "payload": payload})
+            elif op == "run":  # code whose single text/plain result the grader reads (tinyqnn.course.verdict)
+                cell = nbformat.v4.new_code_cell(request["code"])
+                timeout["value"] = request.get("timeout", config["cell_timeout"])
+                nb.cells.append(cell)  # nbclient stores the executed cell back by index
+                try:
+                    client.execute_cell(cell, len(nb.cells) - 1, store_history=False)
+                except DeadKernelError as err:
+                    _reply(replies, {"dead": f"the kernel died ({err})"})
+                    return 0
+                finally:
+                    nb.cells.pop()
+                _reply(replies, {"outputs": cell.outputs})
+            else:
+                _reply(replies, {"error": f"unknown request {op!r}"})
+    return 0
+
+
+def _kernel_pid(client: Any) -> int | None:
+    provisioner = getattr(client.km, "provisioner", None)
+    return getattr(provisioner, "pid", None)
+
+
+def _record_missing_error(cell: Any = None, execute_reply: Any = None, **_: Any) -> None:
+    """As nbgrader's Execute.on_cell_executed: an error reply with no error output still counts as an error."""
+    from nbformat import NotebookNode
+
+    if execute_reply is None or execute_reply["content"]["status"] != "error":
+        return
+    content = execute_reply["content"]
+    if any(o.get("output_type") == "error" and o.get("ename") == content["ename"] for o in cell.outputs):
+        return
+    cell.outputs.append(NotebookNode(output_type="error", ename=content["ename"], evalue=content["evalue"],
+                                     traceback=content["traceback"] or ["ERROR: (no traceback)"]))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

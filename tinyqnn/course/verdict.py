@@ -1,0 +1,247 @@
+"""Verdicts a submission cannot forge: hidden tests run in the grader process, the learner's code in the sandbox.
+
+A notebook opts in with ``metadata.tinyqnn.verdicts = "grader"`` (the course's standard; ``new-assignment``'s
+template has it). Then, while grading:
+
+- the learner's cells (solution cells, anything not locked) run in the sandboxed kernel only;
+- the instructor's locked setup cells (locked code cells before the first solution cell) run in the kernel
+  (so the learner's code has its imports) and, again, in the grader;
+- test cells run in the grader process, with its own untouched NumPy and tinyqnn, in one namespace that holds
+  the setup cells' names and what earlier test cells defined (nothing from the kernel);
+- other locked cells (a training demo, a plot) run in the kernel only: they earn no points.
+  There, each function the source notebook's solution cells define (``def name``) is a
+  ``remote.RemoteFunction``: calling it runs the learner's function in the sandbox on the test's inputs and
+  brings the result back as data. Expected values and comparisons never leave the grader, so patching
+  ``np.allclose``, builtins or tinyqnn inside the kernel changes nothing but the learner's own answers.
+
+A test cell earns its points as under nbgrader: no exception and nothing on stderr (warnings included).
+A notebook without the opt-in runs entirely in the sandboxed kernel, as nbgrader would run it.
+
+``metadata.tinyqnn.unavailable`` lists tinyqnn functions (``"tinyqnn.fixedpoint.requant:quantize_multiplier"``)
+that the tasks ask the learner to write: in the sandbox (with namespaces) their source files are replaced by
+copies where those functions raise, and their bytecode caches are hidden, so a task cannot be passed by
+calling tinyqnn's own version. Without namespaces this is not enforced (``Protections`` says so).
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import copy
+import io
+import re
+import time
+import traceback
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import grading, remote
+from .sandbox import KernelDied, Limits, NotebookTimeout, Sandbox, protections, timeout_output
+
+GRADER = "grader"
+
+
+def notebook_settings(nb: Any) -> dict:
+    return dict(nb.get("metadata", {}).get("tinyqnn", {}) or {})
+
+
+def grader_mode(nb: Any) -> bool:
+    return notebook_settings(nb).get("verdicts") == GRADER
+
+
+def learner_names(nb: Any) -> list[str]:
+    """Top-level functions the solution cells define (``def name``), in notebook order: what tests may call."""
+    names = []
+    for cell in nb.cells:
+        if grading.is_solution(cell) and not grading.is_grade(cell) and cell.cell_type == "code":
+            text = grading.source_text(cell)
+            names += re.findall(r"^def\s+([A-Za-z_]\w*)\s*\(", text, re.M)
+    return list(dict.fromkeys(names))
+
+
+def cell_roles(nb: Any) -> list[str]:
+    """Per cell, in grader mode: "markdown"; "grader" for test cells; "both" for the locked setup cells before
+    the first solution cell; "kernel" for everything else (the learner's cells, and later locked cells such as
+    a training demo or a plot: they earn no points and run at the learner's speed in the kernel), except the
+    locked cells listed in ``metadata.tinyqnn.grader_cells``: "grader" (a demo that uses only tinyqnn, which
+    would meet the unavailable functions in the kernel)."""
+    roles, seen_solution = [], False
+    grader_cells = set(notebook_settings(nb).get("grader_cells", []))
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            roles.append("markdown")
+            continue
+        if grading.is_solution(cell):
+            seen_solution = True
+        if grading.is_grade(cell) and not grading.is_solution(cell):
+            roles.append("grader")
+        elif grading.is_locked(cell) and not grading.is_solution(cell) and not seen_solution:
+            roles.append("both")
+        elif grading.is_locked(cell) and grading.grade_id(cell) in grader_cells:
+            roles.append("grader")
+        else:
+            roles.append("kernel")
+    return roles
+
+
+# ---------------------------------------------------------------------------------- grader-side cells
+
+def _error_output(err: BaseException, where: str) -> dict:
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == where]
+    lines = [f"{where}, line {f.lineno}: {f.line}" for f in frames]
+    return {"output_type": "error", "ename": type(err).__name__, "evalue": str(err),
+            "traceback": [*lines, f"{type(err).__name__}: {err}"]}
+
+
+def run_in_grader(source: str, namespace: dict, where: str) -> list[dict]:
+    """Execute ``source`` in ``namespace`` here; nbformat outputs: stdout, stderr (warnings too), error."""
+    out, err = io.StringIO(), io.StringIO()
+    outputs: list[dict] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                exec(compile(source, where, "exec"), namespace)  # noqa: S102  (the instructor's own test code)
+            except (NotebookTimeout, KernelDied):
+                raise
+            except BaseException as error:  # SystemExit/KeyboardInterrupt from a test are failures too
+                outputs.append(_error_output(error, where))
+    for w in caught:
+        err.write(f"{w.category.__name__}: {w.message}\n")
+    streams = [{"output_type": "stream", "name": name, "text": text.getvalue()}
+               for name, text in (("stdout", out), ("stderr", err)) if text.getvalue()]
+    return streams + outputs
+
+
+# ------------------------------------------------------------------------------------------ redaction
+
+def redacted_source(path: Path, names: list[str]) -> str:
+    """The module's source with each named top-level function's body replaced by a ``raise``."""
+    text = path.read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    lines = text.splitlines(keepends=True)
+    found = set()
+    for node in sorted((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                        and n.name in names), key=lambda n: n.lineno, reverse=True):
+        found.add(node.name)
+        body_start = node.body[0].lineno - 1
+        if isinstance(node.body[0], ast.Expr) and isinstance(getattr(node.body[0], "value", None), ast.Constant):
+            body_start = node.body[0].end_lineno  # keep the docstring
+        indent = " " * (node.body[0].col_offset)
+        stub = (f"{indent}raise NotImplementedError(\"tinyqnn's own {node.name} is not available while grading: "
+                f"the task asks you to write it\")\n")
+        lines[body_start:node.end_lineno] = [stub]
+    missing = sorted(set(names) - found)
+    if missing:
+        raise ValueError(f"{path}: no top-level function {', '.join(missing)} to make unavailable")
+    return "".join(lines)
+
+
+def redactions(nb: Any) -> dict[Path, str]:
+    """source file -> redacted text, for ``metadata.tinyqnn.unavailable`` of ``nb``."""
+    import importlib.util
+
+    per_module: dict[str, list[str]] = {}
+    for item in notebook_settings(nb).get("unavailable", []):
+        module, _, name = item.partition(":")
+        if not module.startswith("tinyqnn.") or not name:
+            raise ValueError(f"metadata.tinyqnn.unavailable entry {item!r}: expected 'tinyqnn.module:function'")
+        per_module.setdefault(module, []).append(name)
+    out = {}
+    for module, names in per_module.items():
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.origin:
+            raise ValueError(f"metadata.tinyqnn.unavailable: no module {module}")
+        path = Path(spec.origin)
+        out[path] = redacted_source(path, names)
+    return out
+
+
+# ------------------------------------------------------------------------------------------- running
+
+@dataclass
+class GradedRun:
+    """An executed notebook ready for ``grading.score_notebook``, and how the run ended."""
+
+    nb: Any
+    status: str                 # "ok", "timeout" (notebook limit) or "died" (the kernel died)
+    reason: str = ""
+    seconds: float = 0.0
+    protections: str = ""
+    grader_side: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def run_graded(nb: Any, files: Mapping[str, bytes] | None = None, limits: Limits | None = None,
+               course_root: str | Path | None = None, trusted: Any = None) -> GradedRun:
+    """Execute a submission for grading, top to bottom, continuing past errors (as nbgrader).
+
+    nb: the submission, its locked cells already restored from the source (the grader's job).
+    trusted: the source notebook: the names tests may call and the unavailable tinyqnn functions come from
+        it (default: ``nb``, for a learner's self-check).
+    """
+    import nbformat
+
+    nb = copy.deepcopy(nb)
+    trusted = trusted if trusted is not None else nb
+    limits = limits or Limits()
+    use_grader = grader_mode(trusted)
+    roles = ["kernel" if c.cell_type == "code" else "markdown" for c in nb.cells]
+    if use_grader:
+        # Roles and the code run here come from the trusted notebook only: a submission's metadata and its
+        # copy of a test cell are the learner's to edit, so a cell runs in the grader only as the source has it.
+        trusted_cells = {grading.grade_id(c): (c, r) for c, r in zip(trusted.cells, cell_roles(trusted))
+                         if grading.grade_id(c) and r in ("grader", "both")}
+        for i, cell in enumerate(nb.cells):
+            gid = grading.grade_id(cell)
+            if cell.cell_type == "code" and gid in trusted_cells:
+                source_cell, roles[i] = trusted_cells.pop(gid)
+                cell.source = grading.source_text(source_cell)
+    redact = redactions(trusted) if protections().namespaces else {}
+    notes = []
+    if notebook_settings(trusted).get("unavailable") and not protections().namespaces:
+        notes.append("tinyqnn's own versions of the graded functions are NOT hidden here (no user namespaces)")
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    start = time.monotonic()
+    status, reason = "ok", ""
+    count = 0
+    try:
+        with Sandbox(files or {}, limits, course_root, redact=redact) as box:
+            namespace: dict[str, Any] = {"__name__": "__grader__"}
+            if use_grader:
+                reply = box.request({"op": "run", "code": remote.KERNEL_HELPER}, "starting the grading helper")
+                if any(o.get("output_type") == "error" for o in reply["outputs"]):
+                    raise RuntimeError(f"the grading helper failed in the kernel: {reply['outputs']}")
+                names = tuple(learner_names(trusted))
+                for name in names:
+                    namespace[name] = remote.RemoteFunction(box, name, namespace, names)
+            for i, (cell, role) in enumerate(zip(nb.cells, roles)):
+                if role == "markdown":
+                    continue
+                try:
+                    if role in ("kernel", "both"):
+                        nb.cells[i] = cell = box.execute(cell)
+                    if role in ("grader", "both"):
+                        where = f"<cell {grading.grade_id(cell) or i}>"
+                        outputs = run_in_grader(grading.source_text(cell), namespace, where)
+                        if role == "grader":
+                            count += 1
+                            cell.outputs = [nbformat.from_dict(o) for o in outputs]
+                            cell.execution_count = count
+                        elif any(o["output_type"] == "error" for o in outputs):
+                            raise RuntimeError(f"the setup cell {where} failed in the grader: {outputs}")
+                except NotebookTimeout:
+                    cell.outputs = [nbformat.from_dict(timeout_output(limits))]
+                    status, reason = "timeout", timeout_output(limits)["evalue"]
+                    # a test cell with no output would count as passed: the unrun ones lose their points
+                    for later in nb.cells[i + 1:]:
+                        if grading.is_grade(later) and later.cell_type == "code":
+                            later.outputs = [nbformat.from_dict(timeout_output(limits))]
+                    break
+    except KernelDied as err:
+        status, reason = "died", str(err)
+    return GradedRun(nb, status, reason, time.monotonic() - start, protections().summary(), use_grader, notes)
