@@ -219,6 +219,7 @@ def test_a_resnet_checkpoint_given_to_fixedpoint_says_it_supports_lenet5_only(tm
                  ["fixedpoint", "report", str(ckpt), "--out", str(tmp_path / "rep")]):
         err = _one_line_error(argv, capsys)
         assert f"the integer unit supports LeNet-5 only; checkpoint {ckpt} holds a ResNetCIFAR" in err
-    err = _one_line_error(["evaluate", str(ckpt)], capsys)
-    assert "cannot rebuild a ResNetCIFAR: tinyqnn rebuilds LeNet5" in err
+    # evaluate rebuilds a ResNet (its record names the class), and says in one line that 28x28 digits do not fit it
+    err = _one_line_error(["evaluate", str(ckpt), "--dataset", "mnist-subset"], capsys)
+    assert "ResNetCIFAR expects images of shape (N, 3, H, W), got (1000, 1, 28, 28)" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["resnet.npz"]
