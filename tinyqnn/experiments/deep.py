@@ -43,7 +43,8 @@ import numpy as np
 from ..train.checkpoint import read_checkpoint_meta
 from ..train.loop import TrainingDiverged
 from ..utils import atomic_write_bytes, save_figure
-from .table1 import FLOAT_CELL, EpochLoader, _check_same, _evenly, cell_name, load_cell_result, parse_cell
+from .table1 import (FLOAT_CELL, EpochLoader, _check_same, _evenly, cell_name, load_cell_result, parse_cell,
+                     sweep_folder)
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
 STES = ("identity", "relu", "clipped_relu")
@@ -526,8 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from ..args import USER_ERRORS, one_line
-    from ..utils import (RunFolderError, default_blas_threads, default_num_threads, describe_folder, folder_state,
-                         recording_run, set_num_threads)
+    from ..utils import default_blas_threads, default_num_threads, set_num_threads
 
     try:
         args = build_parser().parse_args(argv)
@@ -537,13 +537,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = config_from_args(args)
         out = Path(args.out or ("results/deep-quick" if cfg.quick else "results/deep"))
-        if folder_state(out) == "foreign" and not (out / "deep.json").is_file() and not args.force:
-            raise RunFolderError(f"{out} is not empty and is not a tinyqnn deep sweep (it holds {describe_folder(out)}); "
-                                 "choose another --out, or pass --force to write the sweep's files into it")
+        folder = sweep_folder(out, "deep", "deep.json", "a tinyqnn deep sweep", args.force)
         print(f"deep sweep on {cfg.dataset}{' (quick)' if cfg.quick else ''}: nets {', '.join(cfg.nets())}, "
               f"cells {', '.join(cfg.cells())} -> {out}/", flush=True)
         start = time.perf_counter()
-        with recording_run(out, "deep"):
+        with folder:
             run_deep(cfg, out, progress=not args.no_progress, plots=not args.no_plots,
                      log=lambda s: print(s, flush=True))
     except USER_ERRORS as error:

@@ -29,6 +29,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -509,10 +510,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def sweep_folder(out: Path, command: str, marker: str, what: str, force: bool) -> AbstractContextManager[Path]:
+    """The run folder of a resumable sweep (``grid``, ``deep``): refused (``RunFolderError``, before any work) if it
+    is not empty and not a sweep of this kind, unless ``force``; a folder holding ``marker`` is one, with or without
+    a manifest (runs from before manifests, or written by the library's ``run_grid`` / ``run_deep``), and its files
+    are the sweep's to replace. Returns the ``recording_run`` to write the sweep in."""
+    from ..utils import RunFolderError, describe_folder, folder_state, recording_run
+
+    own = (out / marker).is_file()
+    if folder_state(out) == "foreign" and not own and not force:
+        raise RunFolderError(f"{out} is not empty and is not {what} (it holds {describe_folder(out)}); "
+                             f"choose another --out, or pass --force to write the {command}'s files into it")
+    return recording_run(out, command, replace_unlisted=own or force)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from ..args import USER_ERRORS, one_line
-    from ..utils import (RunFolderError, default_blas_threads, default_num_threads, describe_folder, folder_state,
-                         recording_run, set_num_threads)
+    from ..utils import default_blas_threads, default_num_threads, set_num_threads
 
     try:
         args = build_parser().parse_args(argv)
@@ -522,16 +536,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = config_from_args(args)
         out = Path(args.out or ("results/table1-quick" if cfg.quick else "results/table1"))
-        # the grid resumes its own runs (a manifest, or grid.json from before manifests); nothing else without --force
-        grid = (out / "grid.json").is_file()  # a grid's folder, with or without a manifest (runs before them)
-        if folder_state(out) == "foreign" and not grid and not args.force:
-            raise RunFolderError(f"{out} is not empty and is not a tinyqnn grid (it holds {describe_folder(out)}); "
-                                 "choose another --out, or pass --force to write the grid's files into it")
+        folder = sweep_folder(out, "grid", "grid.json", "a tinyqnn grid", args.force)
         cells = cfg.cells()
         print(f"Table 1 grid on {cfg.dataset}{' (quick)' if cfg.quick else ''}: {len(cells)} cells "
               f"({', '.join(cells)}) -> {out}/", flush=True)
         start = time.perf_counter()
-        with recording_run(out, "grid", replace_unlisted=grid or args.force):
+        with folder:
             run_grid(cfg, out, progress=not args.no_progress, plots=not args.no_plots,
                      log=lambda s: print(s, flush=True))
     except USER_ERRORS as error:  # another configuration in --out, missing data, a diverged cell, ...
