@@ -20,6 +20,7 @@ from typing import Any
 from ..args import one_line, positive_int
 from ..utils import child_env
 from . import grading
+from .sandbox_worker import record_missing_error
 
 # What nbgrader's Execute preprocessor records when a cell runs past the timeout.
 ERROR_ON_TIMEOUT = {
@@ -27,19 +28,6 @@ ERROR_ON_TIMEOUT = {
     "evalue": "",
     "traceback": ["CellTimeoutError: No reply from kernel before timeout"],
 }
-
-
-def _record_missing_error(cell: Any = None, execute_reply: Any = None, **_: Any) -> None:
-    """Same as nbgrader's Execute.on_cell_executed: an error reply with no error output still counts as an error."""
-    from nbformat import NotebookNode
-
-    if execute_reply is None or execute_reply["content"]["status"] != "error":
-        return
-    content = execute_reply["content"]
-    if any(o.get("output_type") == "error" and o.get("ename") == content["ename"] for o in cell.outputs):
-        return
-    cell.outputs.append(NotebookNode(output_type="error", ename=content["ename"], evalue=content["evalue"],
-                                     traceback=content["traceback"] or ["ERROR: (no traceback)"]))
 
 
 class KernelDied(RuntimeError):
@@ -65,7 +53,7 @@ def execute_notebook(nb: Any, cwd: str | Path, timeout: int = grading.EXECUTE_TI
         error_on_timeout=ERROR_ON_TIMEOUT,
         extra_arguments=list(grading.KERNEL_ARGUMENTS),
         resources={"metadata": {"path": str(cwd)}},
-        on_cell_executed=_record_missing_error,
+        on_cell_executed=record_missing_error,
     )
     # The kernel inherits this process's variables; the venv's bin/ goes first on its PATH so that
     # `!python -m tinyqnn ...` and tools a notebook shells out to are the venv's, activated or not.

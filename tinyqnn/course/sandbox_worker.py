@@ -118,8 +118,23 @@ def main(argv: list[str]) -> int:
                             resources={"metadata": {"path": str(cwd)}})
     timeout = {"value": config["cell_timeout"]}
     client.timeout_func = lambda cell: timeout["value"]
-    on_executed = _record_missing_error
+    on_executed = record_missing_error
     client.on_cell_executed = on_executed
+    def run_cell(cell: Any, seconds: float, keep: bool) -> bool:
+        """Execute ``cell`` (kept in the notebook, or a grader's probe that is not); False once the kernel died,
+        which has been replied."""
+        timeout["value"] = seconds
+        nb.cells.append(cell)  # nbclient stores the executed cell back by index
+        try:
+            client.execute_cell(cell, len(nb.cells) - 1, store_history=keep)
+        except DeadKernelError as err:
+            _reply(replies, {"dead": f"the kernel died ({err})"})
+            return False
+        finally:
+            if not keep:
+                nb.cells.pop()
+        return True
+
     with client.setup_kernel():
         _reply(replies, {"ready": True, "kernel_pid": _kernel_pid(client),
                          "hide_failed": failed})
@@ -128,14 +143,10 @@ def main(argv: list[str]) -> int:
             op = request.get("op")
             if op == "close":
                 break
+            seconds = request.get("timeout", config["cell_timeout"])
             if op == "execute":
                 cell = nbformat.from_dict(request["cell"])
-                nb.cells.append(cell)
-                timeout["value"] = request.get("timeout", config["cell_timeout"])
-                try:
-                    client.execute_cell(cell, len(nb.cells) - 1)
-                except DeadKernelError as err:
-                    _reply(replies, {"dead": f"the kernel died ({err})"})
+                if not run_cell(cell, seconds, keep=True):
                     return 0
                 _reply(replies, {"cell": cell})
             elif op == "call":  # tinyqnn.course.remote: the request and the answer travel as files in here
@@ -147,15 +158,8 @@ def main(argv: list[str]) -> int:
                 request_path.write_bytes(base64.b64decode(request["payload"]))
                 cell = nbformat.v4.new_code_cell(
                     f"__tinyqnn_call__({request['name']!r}, {str(request_path)!r}, {str(answer_path)!r})")
-                timeout["value"] = request.get("timeout", config["cell_timeout"])
-                nb.cells.append(cell)
-                try:
-                    client.execute_cell(cell, len(nb.cells) - 1, store_history=False)
-                except DeadKernelError as err:
-                    _reply(replies, {"dead": f"the kernel died ({err})"})
+                if not run_cell(cell, seconds, keep=False):
                     return 0
-                finally:
-                    nb.cells.pop()
                 payload = ""
                 try:
                     if answer_path.stat().st_size <= config.get("max_answer_bytes", 256 << 20):
@@ -167,15 +171,8 @@ def main(argv: list[str]) -> int:
                 _reply(replies, {"outputs": cell.outputs, "payload": payload})
             elif op == "run":  # code whose single text/plain result the grader reads (tinyqnn.course.verdict)
                 cell = nbformat.v4.new_code_cell(request["code"])
-                timeout["value"] = request.get("timeout", config["cell_timeout"])
-                nb.cells.append(cell)  # nbclient stores the executed cell back by index
-                try:
-                    client.execute_cell(cell, len(nb.cells) - 1, store_history=False)
-                except DeadKernelError as err:
-                    _reply(replies, {"dead": f"the kernel died ({err})"})
+                if not run_cell(cell, seconds, keep=False):
                     return 0
-                finally:
-                    nb.cells.pop()
                 _reply(replies, {"outputs": cell.outputs})
             else:
                 _reply(replies, {"error": f"unknown request {op!r}"})
@@ -187,8 +184,9 @@ def _kernel_pid(client: Any) -> int | None:
     return getattr(provisioner, "pid", None)
 
 
-def _record_missing_error(cell: Any = None, execute_reply: Any = None, **_: Any) -> None:
-    """As nbgrader's Execute.on_cell_executed: an error reply with no error output still counts as an error."""
+def record_missing_error(cell: Any = None, execute_reply: Any = None, **_: Any) -> None:
+    """As nbgrader's Execute.on_cell_executed: an error reply with no error output still counts as an error
+    (shared with ``check.execute_notebook``)."""
     from nbformat import NotebookNode
 
     if execute_reply is None or execute_reply["content"]["status"] != "error":
