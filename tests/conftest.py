@@ -46,9 +46,12 @@ def blas_threads_restored():
 
 
 @pytest.fixture(autouse=True)
-def _no_network(monkeypatch):
+def _no_network(request, monkeypatch):
     """Tests never touch the network: tinyqnn reaches it only through ``sources.fetch`` and ``run_npm_pack``,
-    and here both fail at once (a test that needs a download installs its own fake, as tests/test_data.py does)."""
+    and here both fail at once. A module with its own offline fakes (``OWN_NETWORK_FAKES = True``, as
+    tests/test_data.py, which runs the real npm path against a fake npm) is left to them."""
+    if getattr(request.module, "OWN_NETWORK_FAKES", False):
+        return
     from tinyqnn.data import sources
 
     def refuse(*args, **kwargs):

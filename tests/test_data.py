@@ -34,6 +34,7 @@ from tinyqnn.data.idx import encode_idx, parse_idx
 from tinyqnn.data.sources import FASHION_MNIST_SPEC, MNIST_SPEC, FileSpec, atomic_path, locate
 
 KEYS = ("train-images", "train-labels", "test-images", "test-labels")
+OWN_NETWORK_FAKES = True  # the offline fakes below stand in for the network (tests/conftest.py leaves them be)
 REAL_DATA = Path(os.environ.get("TINYQNN_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 _real_which = shutil.which
 offline_fetch_original = sources.fetch  # the real downloader, before the autouse fixture stubs it
