@@ -105,8 +105,22 @@ def npm_package(name: str, version: str, cache: Path | None = None) -> Path:
     if not (out / "package" / "package.json").is_file():
         shutil.rmtree(out, ignore_errors=True)
         with tarfile.open(tgz) as tar:
-            tar.extractall(out, filter="data")
+            _extract_plain_files(tar, out)
     return out / "package"
+
+
+def _extract_plain_files(tar: tarfile.TarFile, out: Path) -> None:
+    """Unpack ``tar`` into ``out``, refusing anything but plain files and folders that stay inside it (what
+    ``filter="data"`` does; Debian's Python 3.11.2 predates that argument)."""
+    root = out.resolve()
+    for member in tar.getmembers():
+        target = (out / member.name).resolve()
+        if not (member.isfile() or member.isdir()) or not target.is_relative_to(root):
+            raise ValueError(f"{tar.name}: refusing {member.name!r} (not a plain file inside the package)")
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(out, filter="data")
+    else:
+        tar.extractall(out)  # every member checked above
 
 
 def pypi_wheel(requirement: str, cache: Path | None = None) -> Path:
