@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .atomic import _RECORDING, atomic_path, clean_stale_parts
 
@@ -164,7 +164,7 @@ def recording_run(directory: str | os.PathLike, command: str, replace_unlisted: 
                     pass
 
 
-def refuse_foreign(out: str | os.PathLike, command: str) -> None:
+def refuse_foreign(out: str | os.PathLike, command: str) -> NoReturn:
     """Raise the ``RunFolderError`` for a non-empty ``out`` that is not a run of ``command``."""
     manifest = run_manifest(out)
     what = f"a tinyqnn {manifest['command']} run" if manifest else "not a tinyqnn run"
