@@ -140,3 +140,11 @@ def test_a_new_assignment_ends_with_the_score_cell() -> None:
     nb = new.assignment_notebook("11_example")
     assert [c.get("id") for c in nb.cells[-2:]] == [selfcheck.INTRO_ID, selfcheck.CELL_ID]
     assert grading.source_text(nb.cells[-1]) == selfcheck.cell_source("11_example.ipynb")
+
+
+def test_the_table_shows_the_first_line_of_a_failure(tmp_path: Path, capsys) -> None:
+    path = _notebook(tmp_path, _test_cell("test_a", "assert False, 'expected\\n[[1 0]\\n [0 1]]'"))
+    selfcheck.score_visible_tests(path, {})
+    out = capsys.readouterr().out
+    assert "test_a" in out and "0 / 2   AssertionError: expected\n" in out and "[[1 0]" not in out, out
+    assert "visible tests: 0 / 2 points" in out, out

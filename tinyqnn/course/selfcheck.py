@@ -9,14 +9,17 @@ new kernel, no thread: it works under Pyodide as in CPython. It writes nothing.
 It scores with nbgrader's rule (``grading.determine_grade``): a test cell that raised, or wrote anything to stderr
 (a warning included), earns 0; one that ends in a number earns that partial credit. Warnings are shown again as in
 a fresh kernel (``catch_warnings`` resets the "shown once" registries). While nbgrader or ``check`` runs the
-notebook (``NBGRADER_EXECUTION`` set) the cell does nothing: the grader runs the tests itself. What this is not: ``python -m tinyqnn
-check`` runs the notebook from the top in a fresh kernel and the grader adds hidden tests, so a cell the learner
-never ran, or state left over from earlier runs, can make the two disagree; the printed note says so.
+notebook (``NBGRADER_EXECUTION`` set) the cell does nothing: the grader runs the tests itself.
+
+What this is not: ``python -m tinyqnn check`` runs the notebook from the top in a fresh kernel and the grader adds
+hidden tests, so a cell the learner never ran, or state left over from earlier runs, can make the two disagree;
+the printed note says so.
 """
 from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -40,7 +43,7 @@ NOTE = ("hidden tests run too when your notebook is graded: full marks here are 
         "run every cell above first")
 
 
-def test_cells(path: str | Path) -> list[dict]:
+def visible_test_cells(path: str | Path) -> list[dict]:
     """The grade cells of the notebook at ``path`` (plain dicts), hidden test blocks removed."""
     path = Path(path)
     if not path.is_file():
@@ -61,25 +64,24 @@ def test_cells(path: str | Path) -> list[dict]:
     return cells
 
 
-def _namespace() -> dict:
-    """The kernel's user namespace (IPython's), or ``__main__``'s outside IPython."""
+def _shell():
+    """The running IPython shell (JupyterLab's kernel, Pyodide's), or None."""
     try:
         from IPython import get_ipython
-
-        shell = get_ipython()
     except ImportError:
-        shell = None
+        return None
+    return get_ipython()
+
+
+def _namespace() -> dict:
+    """The kernel's user namespace (IPython's), or ``__main__``'s outside IPython."""
+    shell = _shell()
     return shell.user_ns if shell is not None else vars(sys.modules["__main__"])
 
 
 def _python(source: str) -> str:
     """IPython syntax (``%magic``, ``!cmd``) turned into Python, as the kernel would run it."""
-    try:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-    except ImportError:
-        shell = None
+    shell = _shell()
     return shell.transform_cell(source) if shell is not None else source
 
 
@@ -114,7 +116,7 @@ def run_cell(source: str, namespace: dict, name: str) -> list[dict]:
 def visible_scores(path: str | Path, namespace: dict | None = None) -> list[grading.TaskScore]:
     """Run the visible test cells of the notebook at ``path`` in ``namespace`` (default: the kernel's)."""
     namespace = _namespace() if namespace is None else namespace
-    cells = test_cells(path)
+    cells = visible_test_cells(path)
     for cell in cells:
         if cell.get("cell_type") == "code" and not grading.is_solution(cell):
             cell["outputs"] = run_cell(cell["source"], namespace, f"<{grading.grade_id(cell)}>")
@@ -130,7 +132,8 @@ def summary(scores: list[grading.TaskScore]) -> tuple[float, float]:
 def format_report(path: str | Path, scores: list[grading.TaskScore]) -> str:
     """The per-task table and the visible total, as printed by ``score_visible_tests``."""
     got, total = summary(scores)
-    lines = [f"visible tests of {Path(path).name}, run in this kernel:", grading.format_scores(scores),
+    first_lines = [dataclasses.replace(s, message=(s.message.splitlines() or [""])[0]) for s in scores]
+    lines = [f"visible tests of {Path(path).name}, run in this kernel:", grading.format_scores(first_lines),
              f"visible tests: {got:g} / {total:g} points ({NOTE})"]
     manual = sum(s.max_score for s in scores if s.score is None)
     if manual:
