@@ -1,6 +1,7 @@
 """The browser course (`make lite-offline`) in headless Chromium on 127.0.0.1 with the offline Pyodide bundle:
-a lesson runs to its last cell; an exercise's visible tests pass with the reference solution pasted in and fail
-with a plausible wrong one; no request leaves 127.0.0.1. Each test starts one Pyodide kernel (about 30 s)."""
+a lesson runs to its last cell; every exercise runs to its score cell with the reference solution pasted in and
+the score cell shows full visible marks; with a plausible wrong answer a test fails and the score cell shows the
+lost points; no request leaves 127.0.0.1. Each test starts one Pyodide kernel (about 30 s)."""
 from __future__ import annotations
 
 import importlib.util
@@ -9,11 +10,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tinyqnn.course import grading
 from tinyqnn.course.web import browser, drive
 
 pytestmark = [pytest.mark.usefixtures("browser_ready"), pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = "01_chain_rule"
+UNITS = grading.assignments(ROOT)
 
 
 @pytest.fixture
@@ -43,13 +46,31 @@ def wrong_answer(unit: str) -> dict:
     return module.WRONG_ANSWERS[0]
 
 
-def test_a_lesson_runs_to_its_last_cell_in_the_browser(lite_browser) -> None:
+def visible_points(unit: str) -> float:
+    """The exercise's autograded points (what full visible marks are)."""
+    return sum(grading.auto_grade_cells(grading.read_notebook(ROOT / "exercises" / unit / f"{unit}.ipynb")).values())
+
+
+# lesson 4: its confusion matrix needed np.intp indices for np.bincount (NumPy's default int is 32-bit there)
+@pytest.mark.parametrize("lesson", [UNIT, "04_conv_lenet"])
+def test_a_lesson_runs_to_its_last_cell_in_the_browser(lite_browser, lesson: str) -> None:
     context, base = lite_browser
-    run = drive.run_notebook(context, base, f"lessons/{UNIT}.ipynb")
+    run = drive.run_notebook(context, base, f"lessons/{lesson}.ipynb")
     assert not run.errors, run.errors
     assert run.reached_end
     figures = [o for c in run.cells for o in c["outputs"] if "image/png" in o.get("data", {})]
     assert figures, "the lesson's figures were not drawn"
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_every_exercise_runs_to_its_score_cell_with_full_visible_marks(lite_browser, unit: str) -> None:
+    context, base = lite_browser
+    run = drive.run_notebook(context, base, f"exercises/{unit}/{unit}.ipynb", solution_sources(unit))
+    assert not run.errors, run.errors
+    assert run.reached_end
+    total = visible_points(unit)
+    shown = drive.output_text(run.cells[-1]["outputs"])
+    assert f"visible tests: {total:g} / {total:g} points" in shown, shown
 
 
 def test_an_exercise_passes_with_the_solution_and_fails_with_a_wrong_one(lite_browser) -> None:
@@ -67,9 +88,18 @@ def test_an_exercise_passes_with_the_solution_and_fails_with_a_wrong_one(lite_br
         graded = [c["id"] for c in right.cells if c["id"] and c["id"].startswith("test_")]
         assert len(graded) >= 5, graded
 
+        total = visible_points(UNIT)
+        assert f"visible tests: {total:g} / {total:g} points" in drive.output_text(right.cells[-1]["outputs"])
+
         assert page.evaluate(drive.SET_SOURCES, {wrong["cell"]: wrong["source"]}) == 1
-        bad = drive.Run(drive.run_all(page)[0])
+        bad = drive.Run(drive.run_all(page)[0])  # stops at the failing test cell, as JupyterLab does
+        shown = drive.output_text(page.evaluate(drive.RUN_LAST))  # the learner then runs the score cell
     finally:
         page.close()
     assert list(bad.errors) == wrong["fails"][:1], (bad.errors, wrong["why"])
     assert "AssertionError" in bad.errors[wrong["fails"][0]], bad.errors
+    lost = sum(grading.auto_grade_cells(grading.read_notebook(ROOT / "exercises" / UNIT / f"{UNIT}.ipynb"))[gid]
+               for gid in wrong["fails"])
+    assert f"visible tests: {total - lost:g} / {total:g} points" in shown, shown
+    for gid in wrong["fails"]:
+        assert any(line.split()[:2] == [gid, "0"] and "AssertionError" in line for line in shown.splitlines()), shown

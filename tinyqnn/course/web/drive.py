@@ -37,6 +37,16 @@ RUN_ALL = """async () => {
   return cells;
 }"""
 
+# run the notebook's last cell (the exercises' score cell) on its own, as a learner does; returns its outputs
+RUN_LAST = """async () => {
+  const notebook = jupyterapp.shell.currentWidget.content;
+  notebook.activeCellIndex = notebook.widgets.length - 1;
+  await jupyterapp.commands.execute('notebook:run-cell');
+  let last = null;
+  for (const cell of notebook.model.cells) { last = cell; }
+  return last.toJSON().outputs || [];
+}"""
+
 SET_SOURCES = """(sources) => {
   const panel = jupyterapp.shell.currentWidget;
   let n = 0;
@@ -46,6 +56,15 @@ SET_SOURCES = """(sources) => {
   }
   return n;
 }"""
+
+
+def output_text(outputs: list[dict]) -> str:
+    """The stream text of a cell's outputs (stdout and stderr), joined."""
+    parts = []
+    for out in outputs:
+        text = out.get("text", "")
+        parts.append("".join(text) if isinstance(text, list) else text)
+    return "".join(parts)
 
 
 @dataclass

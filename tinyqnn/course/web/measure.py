@@ -2,7 +2,9 @@
 
 Prints the site's and the browser course's build time and size, the browser kernel's start time (page open to
 an idle Pyodide kernel that imported tinyqnn), and each lesson's run time in the browser (headless Chromium,
-offline bundle) against CPython (this venv's kernel through nbclient), both in quick mode, as a ratio.
+offline bundle) against CPython (this venv's kernel through nbclient), both in quick mode, as a ratio. With
+``--exercises``, the same for exercises with the reference solution pasted into every answer cell (in CPython:
+the same notebook), plus the total the exercise's score cell showed in the browser.
 
 What is timed: in the browser, "run all" from the idle kernel to the last output; in CPython, the sum of the
 cells' execution times nbclient records (kernel start excluded on both sides). One run each, so a busy machine
@@ -75,12 +77,9 @@ def solved_exercise(root: Path, unit: str):
 def visible_score(cells: list[dict]) -> str:
     """The score cell's total line ("visible tests: X / Y points ...") from a run's outputs, or "-"."""
     for cell in reversed(cells):
-        for out in cell["outputs"]:
-            text = out.get("text", "")
-            text = "".join(text) if isinstance(text, list) else text
-            for line in text.splitlines():
-                if line.startswith("visible tests:"):
-                    return line.split("(")[0].removeprefix("visible tests:").strip()
+        for line in drive.output_text(cell["outputs"]).splitlines():
+            if line.startswith("visible tests:"):
+                return line.split("(")[0].removeprefix("visible tests:").strip()
     return "-"
 
 
