@@ -144,3 +144,30 @@ def test_a_diverging_cell_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert result["instability"] == {}  # no clipped-ReLU minimum to start from
     again = deep.run_deep(cfg, tmp_path, progress=False, plots=False, log=lambda s: None)
     assert all(r["skipped"] for r in again["cells"]["resnet8"].values())
+
+
+def test_plots_false_draws_no_figure(tmp_path):
+    """``plots=False`` skips every PNG, the cells' curves too (drawing them cost more than a quick cell)."""
+    deep.run_deep(tiny(), tmp_path, progress=False, plots=False, log=lambda s: None, instability=False)
+    assert (tmp_path / "resnet8" / "2bit_clipped_relu" / "final.json").is_file()
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.png")) == []
+
+
+
+def test_unit7_task_configuration_breaks_only_the_identity_ste_and_only_on_the_deeper_net(tmp_path):
+    """The premise of unit 7's graded predict-then-check task (solutions/07_qat, ``deep_ste_losses``; the
+    learner's grade must not hang on a lucky number): on its configuration the identity STE diverges on
+    ResNet-20 (seed 0, the graded run) while the ReLU and clipped-ReLU STEs train, and on ResNet-8 all three
+    train (seed 1, the hidden test's second call)."""
+    def losses(depth: int, seed: int) -> dict[str, float]:
+        cfg = deep.quick_config(depths=(depth,), width=4, train_limit=128, test_limit=32, batch_size=32,
+                                pretrain_epochs=1, epochs=2, lr=0.1, seed=seed)
+        with np.errstate(all="ignore"):
+            cells = deep.run_deep(cfg, tmp_path / f"{depth}-{seed}", progress=False, plots=False,
+                                  log=lambda s: None, instability=False)["cells"][f"resnet{depth}"]
+        return {ste: cells[f"2bit_{ste}"]["final_train_loss"] for ste in deep.STES}
+
+    deeper = losses(20, 0)
+    assert np.isnan(deeper["identity"]) and np.isfinite(deeper["relu"]) and np.isfinite(deeper["clipped_relu"]), deeper
+    shallow = losses(8, 1)
+    assert all(np.isfinite(v) for v in shallow.values()), shallow
