@@ -144,3 +144,58 @@ def test_a_diverging_cell_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert result["instability"] == {}  # no clipped-ReLU minimum to start from
     again = deep.run_deep(cfg, tmp_path, progress=False, plots=False, log=lambda s: None)
     assert all(r["skipped"] for r in again["cells"]["resnet8"].values())
+
+
+def test_plots_false_draws_no_figure(tmp_path):
+    """``plots=False`` skips every PNG, the cells' curves too (drawing them cost more than a quick cell)."""
+    deep.run_deep(tiny(), tmp_path, progress=False, plots=False, log=lambda s: None, instability=False)
+    assert (tmp_path / "resnet8" / "2bit_clipped_relu" / "final.json").is_file()
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.png")) == []
+
+
+
+def test_unit7_task_configuration_breaks_only_the_identity_ste_and_only_on_the_deeper_net(tmp_path):
+    """The premise of unit 7's graded predict-then-check task (solutions/07_qat, ``deep_ste_losses``; the
+    learner's grade must not hang on a lucky number): on its configuration the identity STE diverges on
+    ResNet-20 (seed 0, the graded run) while the ReLU and clipped-ReLU STEs train, and on ResNet-8 all three
+    train (seed 1, the hidden test's second call)."""
+    def losses(depth: int, seed: int) -> dict[str, float]:
+        cfg = deep.quick_config(depths=(depth,), width=4, train_limit=128, test_limit=32, batch_size=32,
+                                pretrain_epochs=1, epochs=2, lr=0.1, seed=seed)
+        with np.errstate(all="ignore"):
+            cells = deep.run_deep(cfg, tmp_path / f"{depth}-{seed}", progress=False, plots=False,
+                                  log=lambda s: None, instability=False)["cells"][f"resnet{depth}"]
+        return {ste: cells[f"2bit_{ste}"]["final_train_loss"] for ste in deep.STES}
+
+    deeper = losses(20, 0)
+    assert np.isnan(deeper["identity"]) and np.isfinite(deeper["relu"]) and np.isfinite(deeper["clipped_relu"]), deeper
+    shallow = losses(8, 1)
+    assert all(np.isfinite(v) for v in shallow.values()), shallow
+
+
+def test_instability_command_runs_on_a_deep_cell_with_several_stes(tmp_path, capsys):
+    """``tinyqnn instability --from <deep cell> --switch-to identity relu``: the cell's own ResNet and data,
+    one run per STE beside one control, all starting from the same weights; a verdict per STE."""
+    import csv
+
+    from tinyqnn.experiments import instability
+
+    sweep = tmp_path / "sweep"
+    deep.run_deep(tiny(), sweep, progress=False, plots=False, log=lambda s: None, instability=False)
+    out = tmp_path / "inst"
+    assert instability.main(["--from", str(sweep / "resnet8" / "2bit_clipped_relu"), "--switch-to", "identity",
+                             "relu", "--epochs", "1", "--out", str(out), "--no-progress", "--no-plots"]) == 0
+    with open(out / "instability.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["run"], r["ste"], int(r["epoch"])) for r in rows] == [
+        (run, ste, e) for run, ste in (("switched", "identity"), ("switched_relu", "relu"), ("control", "clipped_relu"))
+        for e in range(2)]
+    assert len({r["train_loss"] for r in rows if r["epoch"] == "0"}) == 1  # one start for all three runs
+    saved = json.loads((out / "instability.json").read_text())
+    assert saved["info"]["net"] == "resnet8" and saved["info"]["n_train"] == 64 and set(saved["verdicts"]) == {"identity", "relu"}
+    text = (out / "verdict.md").read_text()
+    assert "at resnet8 scale" in text and "**identity STE.**" in text and "**relu STE.**" in text
+    # the start is the sweep's clipped-ReLU cell: its logged test accuracy, measured again
+    start_error = float(rows[0]["val_error"])
+    cell = json.loads((sweep / "resnet8" / "2bit_clipped_relu" / "final.json").read_text())
+    assert start_error == pytest.approx(100 - cell["final_test_accuracy"], abs=1e-6)

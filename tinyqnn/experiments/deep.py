@@ -178,8 +178,9 @@ def cell_config(cfg: DeepConfig, net: str, name: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- cells
 def run_cell(net: str, name: str, cfg: DeepConfig, out: Path, data: tuple[Any, Any], progress: bool = True,
-             fit_fn: Callable[..., Any] | None = None) -> dict[str, Any]:
-    """Train (or skip, or resume) one cell of one net; returns its final record (also ``final.json``)."""
+             fit_fn: Callable[..., Any] | None = None, plots: bool = True) -> dict[str, Any]:
+    """Train (or skip, or resume) one cell of one net; returns its final record (also ``final.json``);
+    ``plots=False`` skips its ``curves.png`` (drawing it costs more than a quick cell's training)."""
     from .. import manual_seed, optim
     from ..data import DataLoader
     from ..train import RunLog, fit, load_checkpoint, plot_history
@@ -234,7 +235,8 @@ def run_cell(net: str, name: str, cfg: DeepConfig, out: Path, data: tuple[Any, A
         "train_size": len(train), "test_size": len(test), "config": conf, "history": history,
     }
     atomic_write_bytes(cell_dir / "final.json", json.dumps(record, indent=2).encode())
-    plot_history(history, cell_dir / "curves.png", title=f"{net} {name} ({cfg.dataset})")
+    if plots:
+        plot_history(history, cell_dir / "curves.png", title=f"{net} {name} ({cfg.dataset})")
     return {**record, "skipped": False}
 
 
@@ -406,7 +408,7 @@ def run_deep(cfg: DeepConfig, out: str | Path, progress: bool = True, plots: boo
     jobs = [(net, name) for net in cfg.nets() for name in cfg.cells()]
     for i, (net, name) in enumerate(jobs, 1):
         t0 = time.perf_counter()
-        record = run_cell(net, name, cfg, out, data, progress=progress, fit_fn=fit_fn)
+        record = run_cell(net, name, cfg, out, data, progress=progress, fit_fn=fit_fn, plots=plots)
         results.setdefault(net, {})[name] = record
         status = "done already, skipped" if record["skipped"] else f"{time.perf_counter() - t0:.0f} s"
         if record.get("diverged"):

@@ -1,10 +1,14 @@
-"""The instability test of Yin et al. (2019, Section 4.2) at LeNet-5 scale.
+"""The instability test of Yin et al. (2019, Section 4.2), on LeNet-5 or on the deep sweep's ResNets.
 
     python -m tinyqnn.experiments.instability --from results/table1/4bit_clipped_relu --out results/instability
     python -m tinyqnn.experiments.instability --quick          # builds a quick clipped-ReLU cell if needed
+    python -m tinyqnn instability --from results/deep_fashion_small/resnet14/4bit_clipped_relu \
+        --switch-to identity relu --epochs 8 --out results/instability_deep    # a ResNet cell of `deep`
 
-Start from a finished clipped-ReLU cell of the Table 1 grid (a good minimum for that STE), keep its
-weights and BN statistics, switch every activation's STE to the identity, and train ``--epochs``
+Start from a finished clipped-ReLU cell of the Table 1 grid or of the deep sweep (``tinyqnn deep``: the
+cell records its ResNet, data set and subset), a good minimum for that STE, keep its
+weights and BN statistics, switch every activation's STE to the identity (or to each ``--switch-to``
+STE, one run each), and train ``--epochs``
 epochs (paper: 20) with SGD at lr 1e-5, momentum 0.9. The paper (ResNet-20, 4-bit, CIFAR-10) saw
 the training loss and validation error rise sharply within those epochs, because the identity
 coarse gradient does not vanish at the clipped-ReLU minimum. A control run continues with the
@@ -193,42 +197,74 @@ def plot_runs(runs: dict[str, list[dict[str, Any]]], path: Path, title: str) -> 
     save_figure(fig, path)
 
 
-def run_instability(
-    source: str | Path, out: str | Path, epochs: int = 20, lr: float = 1e-5, momentum: float = 0.9,
-    switch_to: str = "identity", seed: int = 0, data_dir: str | None = None, progress: bool = True,
-    plots: bool = True, log: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """Run the switched and the control continuation from ``source`` (a cell folder or checkpoint).
+def _source_model_and_data(src: Path, conf: dict[str, Any], data_dir: str | None
+                           ) -> tuple[Callable[[], Any] | None, tuple[Any, Any], str]:
+    """(builder of the source's architecture, None for LeNet-5; (train, test); the net's name) for a Table 1
+    cell or a deep-sweep cell (whose config names its ``net``)."""
+    if conf.get("net"):
+        from . import deep
 
-    Returns ``{"runs": {name: rows}, "summary": {name: summary}, "verdict": text, "flags": {...}}``;
-    the same goes to ``out`` as CSV / JSON / PNG / Markdown.
-    """
-    src = _source_checkpoint(Path(source))
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    conf = read_checkpoint_meta(src).get("config", {})
-    if conf.get("bits") is None or conf.get("ste") is None:
-        raise ValueError(f"{src} is not a quantized Table 1 cell (its config has no bits/ste: {conf})")
-    if not (src.parent / "final.json").is_file():
-        log(f"warning: {src.parent} is not finished; its checkpoint may not be a minimum")
+        sweep_file = src.parent.parent.parent / "deep.json"  # <out>/<net>/<cell>/checkpoint.npz
+        if data_dir is None and sweep_file.is_file():
+            data_dir = json.loads(sweep_file.read_text()).get("data_dir")
+        cfg = deep.DeepConfig(dataset=conf["dataset"], subset=conf["subset"], train_limit=conf["train_limit"],
+                              test_limit=conf["test_limit"], augment=conf["augment"], seed=conf["seed"],
+                              data_dir=data_dir)
+        return (lambda: deep.build_net(conf["net"], conf["dataset"], conf["bits"], conf["ste"], conf["width"]),
+                deep.load_data(cfg), conf["net"])
     grid_file = src.parent.parent / "grid.json"
     if data_dir is None and grid_file.is_file():  # where the grid found its data
         data_dir = json.loads(grid_file.read_text()).get("data_dir")
     data_cfg = GridConfig(dataset=conf["dataset"], subset=conf["subset"], train_limit=conf["train_limit"],
                           test_limit=conf["test_limit"], data_dir=data_dir)
-    data = load_data(data_cfg)
-    stes = {"switched": switch_to, "control": conf["ste"]}
+    return None, load_data(data_cfg), "LeNet-5"
+
+
+def run_instability(
+    source: str | Path, out: str | Path, epochs: int = 20, lr: float = 1e-5, momentum: float = 0.9,
+    switch_to: str | Sequence[str] = "identity", seed: int = 0, data_dir: str | None = None, progress: bool = True,
+    plots: bool = True, log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run the switched and the control continuation from ``source`` (a cell folder or checkpoint of the
+    Table 1 grid or of the deep sweep).
+
+    ``switch_to``: one STE (run ``"switched"``) or several (the first is ``"switched"``, the others
+    ``"switched_<ste>"``), each compared with the one control run.
+    Returns ``{"runs": {name: rows}, "summary": {name: summary}, "verdict": text, "flags": {...},
+    "verdicts": {ste: {"text", "flags"}}}`` (``flags``: the first STE's); the same goes to ``out`` as
+    CSV / JSON / PNG / Markdown.
+    """
+    switches = (switch_to,) if isinstance(switch_to, str) else tuple(switch_to)
+    if not switches or len(set(switches)) != len(switches):
+        raise ValueError(f"switch_to needs one or more distinct STEs, got {list(switches)}")
+    src = _source_checkpoint(Path(source))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    conf = read_checkpoint_meta(src).get("config", {})
+    if conf.get("bits") is None or conf.get("ste") is None:
+        raise ValueError(f"{src} is not a quantized Table 1 or deep-sweep cell (its config has no bits/ste: {conf})")
+    if not (src.parent / "final.json").is_file():
+        log(f"warning: {src.parent} is not finished; its checkpoint may not be a minimum")
+    build, data, net = _source_model_and_data(src, conf, data_dir)
+    names = {ste: "switched" if i == 0 else f"switched_{ste}" for i, ste in enumerate(switches)}
+    stes = {**{name: ste for ste, name in names.items()}, "control": conf["ste"]}
     runs = {}
     for name, ste in stes.items():
         t0 = time.perf_counter()
-        runs[name] = _run_one(name, ste, src, conf, data, out, epochs, lr, momentum, seed, progress)
+        runs[name] = _run_one(name, ste, src, conf, data, out, epochs, lr, momentum, seed, progress, build=build)
         s = summarize(runs[name])
         log(f"{name} ({ste} STE): loss {s['loss_start']:.4g} -> {s['loss_final']:.4g}, val error "
             f"{s['error_start']:.2f}% -> {s['error_final']:.2f}% ({time.perf_counter() - t0:.0f} s)")
     summary = {name: summarize(rows) for name, rows in runs.items()}
-    info = {"bits": conf["bits"], "source_ste": conf["ste"], "switch_ste": switch_to, "source": str(src.parent),
-            "lr": lr, "momentum": momentum, "n_test": len(data[1]), "n_train": len(data[0])}
-    text, flags = verdict(summary["switched"], summary["control"], info)
+    info = {"bits": conf["bits"], "source_ste": conf["ste"], "switch_ste": switches[0], "source": str(src.parent),
+            "lr": lr, "momentum": momentum, "n_test": len(data[1]), "n_train": len(data[0]), "net": net}
+    verdicts = {}
+    for ste, name in names.items():
+        ste_text, ste_flags = verdict(summary[name], summary["control"], {**info, "switch_ste": ste})
+        verdicts[ste] = {"text": ste_text, "flags": ste_flags}
+    text, flags = verdicts[switches[0]]["text"], verdicts[switches[0]]["flags"]
+    if len(switches) > 1:
+        text = "\n\n".join(f"**{ste} STE.** {v['text']}" for ste, v in verdicts.items())
 
     columns = ["run", "ste", "epoch", "lr", "train_loss", "train_error", "running_train_loss", "val_loss",
                "val_error", "epoch_seconds"]
@@ -238,14 +274,14 @@ def run_instability(
     for rows in runs.values():
         writer.writerows({k: r[k] for k in columns} for r in rows)
     atomic_write_bytes(out / "instability.csv", buffer.getvalue().encode())
-    result = {"info": info, "summary": summary, "flags": flags, "verdict": text, "runs": runs}
+    result = {"info": info, "summary": summary, "flags": flags, "verdict": text, "verdicts": verdicts, "runs": runs}
     atomic_write_bytes(out / "instability.json", json.dumps(result, indent=2).encode())
-    heading = "# Instability test (Yin et al. 2019, Section 4.2) at LeNet-5 scale"
+    heading = f"# Instability test (Yin et al. 2019, Section 4.2) at {net} scale"
     atomic_write_bytes(out / "verdict.md", f"{heading}\n\n{text}\n".encode())
     if plots:
-        labels = {"switched": f"switched to {switch_to}", "control": f"control ({conf['ste']})"}
+        labels = {**{name: f"switched to {ste}" for ste, name in names.items()}, "control": f"control ({conf['ste']})"}
         plot_runs({labels[k]: v for k, v in runs.items()}, out / "instability.png",
-                  f"{conf['bits']}-bit LeNet-5 from a {conf['ste']} minimum, lr {lr:g}")
+                  f"{conf['bits']}-bit {net} from a {conf['ste']} minimum, lr {lr:g}")
     return result
 
 
@@ -256,14 +292,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tinyqnn instability", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--from", dest="source", default=None,
-                   help="a finished Table 1 cell folder (or its checkpoint.npz); "
-                        "default <grid-out>/<bits>bit_clipped_relu")
+                   help="a finished Table 1 cell folder (or its checkpoint.npz), or a deep-sweep cell "
+                        "(<deep out>/resnetD/<b>bit_clipped_relu); default <grid-out>/<bits>bit_clipped_relu")
     p.add_argument("--grid-out", default=None,
                    help="the Table 1 grid folder (default results/table1, quick: results/table1-quick)")
     p.add_argument("--bits", type=int, choices=range(1, 9), metavar="{1,...,8}", default=4,
                    help="picks the default source cell, 1 to 8 (default 4, as in the paper)")
-    p.add_argument("--switch-to", choices=available_stes(), default="identity",
-                   help="STE to continue with: %(choices)s (default identity)")
+    p.add_argument("--switch-to", nargs="+", choices=available_stes(), default=["identity"], metavar="STE",
+                   help="STE(s) to continue with, one run each, from %(choices)s (default identity)")
     p.add_argument("--epochs", type=positive_int, default=None, help="default 20 (paper); quick 2")
     p.add_argument("--lr", type=positive_float, default=1e-5, help="learning rate (default 1e-5, as in the paper)")
     p.add_argument("--momentum", type=non_negative_float, default=0.9, help="SGD momentum (default 0.9)")

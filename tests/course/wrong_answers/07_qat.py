@@ -43,6 +43,29 @@ _PACT_FORWARD_OK = '''class PACTClip(Function):
         return np.rint(np.clip(x, 0, a) * k / a) * a / k
 '''
 
+_DEEP_IMPORTS = '''import math
+import tempfile
+
+from tinyqnn.experiments import deep
+'''
+
+_PREDICTION_OK = '''
+
+def my_prediction():
+    return "clipped_relu", "It vanishes where the quantizer is flat, so it stays correlated with the true gradient."
+'''
+
+_DEEP_LOSSES_OK = '''
+
+def deep_ste_losses(depth=20, seed=0):
+    cfg = deep.quick_config(depths=(depth,), width=4, train_limit=128, test_limit=32, batch_size=32,
+                            pretrain_epochs=1, epochs=2, lr=0.1, seed=seed)
+    with tempfile.TemporaryDirectory() as folder:
+        cells = deep.run_deep(cfg, folder, progress=False, plots=False, log=lambda line: None,
+                              instability=False)["cells"][f"resnet{depth}"]
+    return {ste: float(cells[f"2bit_{ste}"]["final_train_loss"]) for ste in ("identity", "relu", "clipped_relu")}
+'''
+
 WRONG_ANSWERS = [
     # ---------------------------------------------------------------------------------- 1. QuantReLUSTE
     dict(cell="quant_relu_ste",
@@ -263,6 +286,40 @@ def qat_lenet5(bits, surrogate="clipped_relu", alpha=None, pretrained=None):
         lines.append(f"| {b} | " + " | ".join(" / ".join(fmt(t, (b, s)) for t in (ours, full, paper)) for s in stes) + " |")
     return "\\n".join(lines)
 '''),
+    # ---------------------------------------------------------------------------------- 7. deep_ste_check
+    dict(cell="deep_ste_check",
+         fails=["test_deep_ste_check"],
+         why="predicts the identity STE, whose run diverges on ResNet-20 (the check does not confirm it)",
+         source=_DEEP_IMPORTS + '''
+
+def my_prediction():
+    return "identity", "It passes every gradient through unchanged, so its correlation with the true gradient is best."
+''' + _DEEP_LOSSES_OK),
+    dict(cell="deep_ste_check",
+         fails=["test_deep_ste_check"],
+         why="a reason that never ties the prediction to the coarse gradient's correlation with the true gradient",
+         source=_DEEP_IMPORTS + '''
+
+def my_prediction():
+    return "clipped_relu", "Clipping keeps the activations small, so deep nets are easier to train."
+''' + _DEEP_LOSSES_OK),
+    dict(cell="deep_ste_check",
+         fails=["test_deep_ste_check"],
+         why="runs the paper's learning rate 0.01 instead of the stated 0.1: not the losses of the stated configuration",
+         source=_DEEP_IMPORTS + _PREDICTION_OK + _DEEP_LOSSES_OK.replace("lr=0.1", "lr=0.01")),
+    dict(cell="deep_ste_check",
+         fails=["test_deep_ste_check"],
+         why="always runs ResNet-20 with seed 0: the depth and seed arguments are ignored",
+         source=_DEEP_IMPORTS + _PREDICTION_OK + '''
+
+def deep_ste_losses(depth=20, seed=0):
+    cfg = deep.quick_config(depths=(20,), width=4, train_limit=128, test_limit=32, batch_size=32,
+                            pretrain_epochs=1, epochs=2, lr=0.1, seed=0)
+    with tempfile.TemporaryDirectory() as folder:
+        cells = deep.run_deep(cfg, folder, progress=False, plots=False, log=lambda line: None,
+                              instability=False)["cells"]["resnet20"]
+    return {ste: float(cells[f"2bit_{ste}"]["final_train_loss"]) for ste in ("identity", "relu", "clipped_relu")}
+'''),
 ]
 
 RIGHT_ANSWERS = [
@@ -366,5 +423,30 @@ def qat_step(model, optimizer, x, y):
     rows = ["|bits|" + "|".join(stes) + "|", "|" + "|".join(["---"] * (1 + len(stes))) + "|"]
     rows += ["|%d|" % b + "|".join(entry(b, s) for s in stes) + "|" for b in bits]
     return "\\n".join(rows)
+'''),
+    dict(cell="deep_ste_check",
+         why="predicts the ReLU STE (it also still trains); builds DeepConfig with dataclasses.replace and reads the "
+             "losses from the deep.csv the sweep writes (4 significant digits, inside the tolerance)",
+         source='''import csv
+import dataclasses
+import tempfile
+from pathlib import Path
+
+from tinyqnn.experiments import deep
+
+
+def my_prediction():
+    return ("relu", "Its surrogate derivative is zero wherever the ReLU is, so its coarse gradient keeps a positive "
+                    "correlation with the true gradient.")
+
+
+def deep_ste_losses(depth=20, seed=0):
+    cfg = dataclasses.replace(deep.quick_config(), depths=(depth,), width=4, train_limit=128, test_limit=32,
+                              batch_size=32, pretrain_epochs=1, epochs=2, lr=0.1, seed=seed)
+    with tempfile.TemporaryDirectory() as folder:
+        deep.run_deep(cfg, folder, progress=False, plots=False, log=lambda line: None, instability=False)
+        with open(Path(folder) / "deep.csv") as f:
+            rows = list(csv.DictReader(f))
+    return {row["ste"]: float(row["final_train_loss"]) for row in rows if row["bits"] == "2"}
 '''),
 ]
