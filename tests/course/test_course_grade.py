@@ -7,11 +7,12 @@ submissions must score nothing with ``grade`` (nbgrader gives them points: the c
 from __future__ import annotations
 
 import shutil
+import sys
 
 import pytest
 
 from test_course_verdict import CLIP, DOUBLE, PROT, assignment
-from tinyqnn.course import grade, grading
+from tinyqnn.course import grade, grading, sandbox
 
 ASSIGNMENT = "01_synthetic"
 CELL_LIMIT = 5  # seconds per cell, for nbgrader and grade alike (the endless loop costs this)
@@ -149,3 +150,65 @@ def test_grade_command_refuses_a_folder_that_is_not_a_course(tmp_path, capsys):
     assert grade.main(["01_x", "--root", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not an nbgrader course folder" in err, err
+
+
+# Kills the process that grades it: the kernel's parent is the sandbox worker, whose parent is the grading
+# worker (a --jobs worker or a Dask worker). A pid namespace hides that process, so these tests turn namespaces
+# off, as on a platform without them; the grader must survive it either way.
+KILLS_WORKER = ("import os, signal\n"
+                "def _parent(pid):\n"
+                "    with open(f'/proc/{pid}/stat') as f:\n"
+                "        return int(f.read().rsplit(')', 1)[1].split()[1])\n"
+                "os.kill(_parent(os.getppid()), signal.SIGKILL)\n"
+                "def double(x):\n    return 2 * x\n")
+needs_proc = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the submission walks /proc (Linux)")
+
+
+def _kills_worker_class(courses, monkeypatch):
+    _, ours = courses
+    monkeypatch.setenv(sandbox.NO_NAMESPACES_ENV, "1")
+    ours.submit("kills_worker", ASSIGNMENT, {ASSIGNMENT: submission(ours.release_notebook(ASSIGNMENT),
+                                                                   {"double": KILLS_WORKER})})
+    return ours
+
+
+def _check_worker_killer_failed_and_class_graded(ours, outcomes, out):
+    by_student = {o.student: o for o in outcomes}
+    assert sorted(by_student) == ["correct", "kills_worker"], outcomes
+    killer = by_student["kills_worker"]
+    assert (killer.status, killer.attempts) == ("failed", 2), killer
+    assert "tried twice" in killer.reason and "kills_worker" in out and "failed" in out, (killer, out)
+    assert _points(ours, "kills_worker") == {"test_clip_gradient": 0.0, "test_double": 0.0}
+    assert _points(ours, "correct") == {"test_clip_gradient": 2.0, "test_double": 1.0}
+    assert by_student["correct"].status == "ok", outcomes
+
+
+@needs_proc
+def test_a_submission_that_kills_its_local_worker_is_retried_once_then_failed_and_the_class_graded(
+        courses, graded, monkeypatch, capsys):
+    ours = _kills_worker_class(courses, monkeypatch)
+    capsys.readouterr()
+    outcomes = grade.grade(ours.path, ASSIGNMENT, force=True, student="[ck]*", jobs=2, notebook_seconds=60,
+                           progress=False)
+    out = capsys.readouterr().out
+    _check_worker_killer_failed_and_class_graded(ours, outcomes, out)
+    assert "SIGKILL" in {o.student: o for o in outcomes}["kills_worker"].reason
+
+
+@needs_proc
+def test_a_submission_that_kills_its_dask_worker_is_retried_once_then_failed_and_the_class_graded(
+        courses, graded, monkeypatch, capsys):
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    ours = _kills_worker_class(courses, monkeypatch)
+    capsys.readouterr()
+    # the scheduler's own retries after a worker death would come on top of grade's one (INSTRUCTORS.md 2.4)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     dashboard_address=None) as cluster:
+        outcomes = grade.grade(ours.path, ASSIGNMENT, force=True, student="[ck]*",
+                               scheduler=cluster.scheduler_address, notebook_seconds=60, progress=False)
+    out = capsys.readouterr().out
+    _check_worker_killer_failed_and_class_graded(ours, outcomes, out)
+    assert "KilledWorker" in {o.student: o for o in outcomes}["kills_worker"].reason
