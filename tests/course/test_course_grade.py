@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -212,3 +213,84 @@ def test_a_submission_that_kills_its_dask_worker_is_retried_once_then_failed_and
     out = capsys.readouterr().out
     _check_worker_killer_failed_and_class_graded(ours, outcomes, out)
     assert "KilledWorker" in {o.student: o for o in outcomes}["kills_worker"].reason
+
+
+# The process limit for real: as root the kernel exempts the grader (RLIMIT_NPROC is not enforced for uid 0),
+# so the class is graded by an ordinary user (nobody, via setpriv). The bomb's children sleep rather than
+# re-fork (they become `sleep`), so that the machine survives even if the limit did not hold; the parent forks
+# until refused. Forking a kernel hundreds of times is slow on a busy machine: the cell limit is generous.
+FORK_BOMB = ("import os\n"
+             "kids = 0\n"
+             "try:\n"
+             "    for _ in range(5000):\n"
+             "        if os.fork() == 0:\n"
+             "            os.execv('/bin/sleep', ['sleep', '300'])\n"
+             "        kids += 1\n"
+             "finally:\n"
+             "    print('forked', kids)\n"
+             "def double(x):\n    return 2 * x\n")
+NOBODY = 65534
+
+
+def _uid_processes(uid: int) -> int:
+    import subprocess
+
+    return len(subprocess.run(["ps", "-o", "pid=", "-u", str(uid)], capture_output=True, text=True).stdout.split())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="setpriv and RLIMIT_NPROC semantics are Linux's")
+def test_a_fork_bomb_is_stopped_by_the_process_limit_for_an_ordinary_user():
+    import os
+    import subprocess
+    import tempfile
+
+    if os.geteuid() != 0:
+        if not sandbox.protections().processes_limited:
+            pytest.skip(f"the process limit is not enforced here: {sandbox.protections().notes}")
+        as_user: list[str] = []  # already an ordinary user
+    elif not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv: cannot become an ordinary user to test the process limit")
+    else:
+        as_user = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    # the interpreter must be one the user can run: a venv over a Python in a private folder (/root/.pyenv) is
+    # not; TINYQNN_TEST_USER_PYTHON names another one with tinyqnn installed (INSTRUCTORS.md 2.4)
+    python = os.environ.get("TINYQNN_TEST_USER_PYTHON", sys.executable)
+    probe = subprocess.run([*as_user, "/bin/sh", "-c", f"'{python}' -c 'import tinyqnn.course.grade'"],
+                           capture_output=True, text=True, cwd="/", env={"PATH": "/usr/bin:/bin"})
+    if probe.returncode != 0:
+        pytest.skip(f"uid {NOBODY} cannot run {python} with tinyqnn ({probe.stderr.strip()[-200:]}); "
+                    "set TINYQNN_TEST_USER_PYTHON to an interpreter it can run")
+    # a folder the ordinary user owns, outside pytest's root-only tmp folder
+    root = Path(tempfile.mkdtemp(prefix="tinyqnn-nproc-"))
+    try:
+        course = grading.TempCourse(root / "course", timeout=120)
+        grading.write_notebook(assignment(), course.path / grading.SOLUTIONS_DIR / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+        course.generate(ASSIGNMENT)
+        release = course.release_notebook(ASSIGNMENT)
+        course.submit("bomb", ASSIGNMENT, {ASSIGNMENT: submission(release, {"double": FORK_BOMB})})
+        course.submit("correct", ASSIGNMENT, {ASSIGNMENT: submission(release, {})})
+        (root / "home").mkdir()
+        if as_user:
+            subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(root)], check=True)
+        before = _uid_processes(NOBODY) if as_user else 0
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(root / "home"), "TMPDIR": str(root / "home"),
+               "LANG": "C.UTF-8"}
+        run = subprocess.run([*as_user, python, "-m", "tinyqnn", "grade", ASSIGNMENT, "--jobs", "1",
+                              "--root", str(course.path), "--no-progress", "--notebook-timeout", "300"],
+                             capture_output=True, text=True, env=env, timeout=600)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert "processes NOT limited" not in run.stdout, run.stdout
+        bombed = grading.read_notebook(course.autograded_notebook("bomb", ASSIGNMENT))
+        cell = grading.find_cell(bombed, "double")
+        printed = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+        refused = [o for o in cell.outputs if o.get("output_type") == "error"]
+        assert refused and refused[0]["ename"] == "BlockingIOError", cell.outputs
+        kids = int(printed.split("forked", 1)[1].split()[0])
+        assert kids < sandbox.Limits().processes, printed  # stopped by the limit, not by the loop's end
+        assert _points(course, "bomb") == {"test_clip_gradient": 2.0, "test_double": 0.0}
+        assert _points(course, "correct") == {"test_clip_gradient": 2.0, "test_double": 1.0}
+        if as_user:  # the sleeping children went with the sandbox
+            assert _uid_processes(NOBODY) <= before, subprocess.run(["ps", "-fu", str(NOBODY)],
+                                                                    capture_output=True, text=True).stdout
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
