@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             loop = [o.seconds for o in outcomes or [] if o.student == "s999_loop"]
             if loop:
                 loops.setdefault(label, []).append(loop[0])
-            print(f"  {label:<34} {runs[label][-1]:8.1f} s"
+            print(f"  {label:<38} {runs[label][-1]:8.1f} s"
                   + (f"   (endless loop's submission: {loop[0]:.1f} s)" if loop else ""), flush=True)
 
         kinds = sorted({p.name.split("_", 1)[1] for p in (base.path / "submitted").iterdir()})
@@ -111,11 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         medians = {label: statistics.median(times) for label, times in runs.items()}
         reference = medians.get("nbgrader autograde (sequential)")
         which = "median " if args.repeat > 1 else ""
-        print(f"\n  {'run':<34} {which + 'wall s':>12} {'s/submission':>13} {'vs nbgrader':>12} {'loop s':>7}")
+        print(f"\n  {'run':<38} {which + 'wall s':>12} {'s/submission':>13} {'vs nbgrader':>12} {'loop s':>7}")
         for label, seconds in medians.items():
             ratio = f"{reference / seconds:.2f}x" if reference else "-"
             loop = f"{statistics.median(loops[label]):7.1f}" if label in loops else f"{'-':>7}"
-            print(f"  {label:<34} {seconds:12.1f} {seconds / n:13.2f} {ratio:>12} {loop}")
+            print(f"  {label:<38} {seconds:12.1f} {seconds / n:13.2f} {ratio:>12} {loop}")
         if reference and "grade --jobs 1" in medians:
             print(f"\n  sandbox overhead per submission (grade --jobs 1 vs nbgrader): "
                   f"{100 * (medians['grade --jobs 1'] / reference - 1):+.0f}% (target <= +15%)")
