@@ -189,11 +189,16 @@ def test_a_submission_that_kills_its_local_worker_is_retried_once_then_failed_an
         courses, graded, monkeypatch, capsys):
     ours = _kills_worker_class(courses, monkeypatch)
     capsys.readouterr()
+    before = set(sandbox.sandbox_base().glob("box-*"))
     outcomes = grade.grade(ours.path, ASSIGNMENT, force=True, student="[ck]*", jobs=2, notebook_seconds=60,
                            progress=False)
     out = capsys.readouterr().out
     _check_worker_killer_failed_and_class_graded(ours, outcomes, out)
     assert "SIGKILL" in {o.student: o for o in outcomes}["kills_worker"].reason
+    # the killed workers' scratch folders (the submission's files) were removed
+    left = [p.name for p in set(sandbox.sandbox_base().glob("box-*-*")) - before
+            if not Path(f"/proc/{p.name.split('-')[1]}").exists()]
+    assert not left, left
 
 
 @needs_proc

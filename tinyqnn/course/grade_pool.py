@@ -108,8 +108,12 @@ class LocalPool:
             try:
                 result = self._worker().grade(task)
             except WorkerDied as err:
+                from .sandbox import remove_orphaned_boxes
+
                 reason = str(err)
-                self.slot.worker = None
+                if self.slot.worker.proc.poll() is not None:  # dead: its sandboxes' scratch folders are ours now
+                    remove_orphaned_boxes(self.slot.worker.proc.pid)
+                    self.slot.worker = None
                 continue
             result["attempts"] = max(result.get("attempts", 1), attempt)
             return result

@@ -175,6 +175,12 @@ def sandbox_base() -> Path:
     return base
 
 
+def remove_orphaned_boxes(pid: int) -> None:
+    """Remove the scratch folders a dead process ``pid`` left behind (it was killed before closing them)."""
+    for folder in sandbox_base().glob(f"box-{pid}-*"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 class SandboxError(RuntimeError):
     """The sandbox could not start, or its worker broke the protocol."""
 
@@ -244,7 +250,8 @@ class Sandbox:
     def start(self) -> None:
         # Every sandbox's scratch folder sits in one base folder, which the worker covers except for its own
         # scratch folder: other sandboxes' files (other students' work) are out of reach.
-        self._parent = Path(tempfile.mkdtemp(prefix="box-", dir=sandbox_base()))
+        # named after the process that owns it, so that whoever sees that process die can remove what it left
+        self._parent = Path(tempfile.mkdtemp(prefix=f"box-{os.getpid()}-", dir=sandbox_base()))
         self.scratch = self._parent / "work"
         (self.scratch / ".tmp").mkdir(parents=True)
         for rel, data in self.files.items():
