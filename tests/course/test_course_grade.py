@@ -7,11 +7,13 @@ submissions must score nothing with ``grade`` (nbgrader gives them points: the c
 from __future__ import annotations
 
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
 from test_course_verdict import CLIP, DOUBLE, PROT, assignment
-from tinyqnn.course import grade, grading
+from tinyqnn.course import grade, grading, sandbox
 
 ASSIGNMENT = "01_synthetic"
 CELL_LIMIT = 5  # seconds per cell, for nbgrader and grade alike (the endless loop costs this)
@@ -149,3 +151,151 @@ def test_grade_command_refuses_a_folder_that_is_not_a_course(tmp_path, capsys):
     assert grade.main(["01_x", "--root", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not an nbgrader course folder" in err, err
+
+
+# Kills the process that grades it: the kernel's parent is the sandbox worker, whose parent is the grading
+# worker (a --jobs worker or a Dask worker). A pid namespace hides that process, so these tests turn namespaces
+# off, as on a platform without them; the grader must survive it either way.
+KILLS_WORKER = ("import os, signal\n"
+                "def _parent(pid):\n"
+                "    with open(f'/proc/{pid}/stat') as f:\n"
+                "        return int(f.read().rsplit(')', 1)[1].split()[1])\n"
+                "os.kill(_parent(os.getppid()), signal.SIGKILL)\n"
+                "def double(x):\n    return 2 * x\n")
+needs_proc = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the submission walks /proc (Linux)")
+
+
+def _kills_worker_class(courses, monkeypatch):
+    _, ours = courses
+    monkeypatch.setenv(sandbox.NO_NAMESPACES_ENV, "1")
+    ours.submit("kills_worker", ASSIGNMENT, {ASSIGNMENT: submission(ours.release_notebook(ASSIGNMENT),
+                                                                   {"double": KILLS_WORKER})})
+    return ours
+
+
+def _check_worker_killer_failed_and_class_graded(ours, outcomes, out):
+    by_student = {o.student: o for o in outcomes}
+    assert sorted(by_student) == ["correct", "kills_worker"], outcomes
+    killer = by_student["kills_worker"]
+    assert (killer.status, killer.attempts) == ("failed", 2), killer
+    assert "tried twice" in killer.reason and "kills_worker" in out and "failed" in out, (killer, out)
+    assert _points(ours, "kills_worker") == {"test_clip_gradient": 0.0, "test_double": 0.0}
+    assert _points(ours, "correct") == {"test_clip_gradient": 2.0, "test_double": 1.0}
+    assert by_student["correct"].status == "ok", outcomes
+
+
+@needs_proc
+def test_a_submission_that_kills_its_local_worker_is_retried_once_then_failed_and_the_class_graded(
+        courses, graded, monkeypatch, capsys):
+    ours = _kills_worker_class(courses, monkeypatch)
+    capsys.readouterr()
+    before = set(sandbox.sandbox_base().glob("box-*"))
+    outcomes = grade.grade(ours.path, ASSIGNMENT, force=True, student="[ck]*", jobs=2, notebook_seconds=60,
+                           progress=False)
+    out = capsys.readouterr().out
+    _check_worker_killer_failed_and_class_graded(ours, outcomes, out)
+    assert "SIGKILL" in {o.student: o for o in outcomes}["kills_worker"].reason
+    # the killed workers' scratch folders (the submission's files) were removed
+    left = [p.name for p in set(sandbox.sandbox_base().glob("box-*-*")) - before
+            if not Path(f"/proc/{p.name.split('-')[1]}").exists()]
+    assert not left, left
+
+
+@needs_proc
+def test_a_submission_that_kills_its_dask_worker_is_retried_once_then_failed_and_the_class_graded(
+        courses, graded, monkeypatch, capsys):
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    ours = _kills_worker_class(courses, monkeypatch)
+    capsys.readouterr()
+    # the scheduler's own retries after a worker death would come on top of grade's one (INSTRUCTORS.md 2.4)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     dashboard_address=None) as cluster:
+        outcomes = grade.grade(ours.path, ASSIGNMENT, force=True, student="[ck]*",
+                               scheduler=cluster.scheduler_address, notebook_seconds=60, progress=False)
+    out = capsys.readouterr().out
+    _check_worker_killer_failed_and_class_graded(ours, outcomes, out)
+    assert "KilledWorker" in {o.student: o for o in outcomes}["kills_worker"].reason
+
+
+# The process limit for real: as root the kernel exempts the grader (RLIMIT_NPROC is not enforced for uid 0),
+# so the class is graded by an ordinary user (nobody, via setpriv). The bomb's children sleep rather than
+# re-fork (they become `sleep`), so that the machine survives even if the limit did not hold; the parent forks
+# until refused. Forking a kernel hundreds of times is slow on a busy machine: the cell limit is generous.
+FORK_BOMB = ("import os\n"
+             "kids = 0\n"
+             "try:\n"
+             "    for _ in range(5000):\n"
+             "        if os.fork() == 0:\n"
+             "            os.execv('/bin/sleep', ['sleep', '300'])\n"
+             "        kids += 1\n"
+             "finally:\n"
+             "    print('forked', kids)\n"
+             "def double(x):\n    return 2 * x\n")
+NOBODY = 65534
+
+
+def _uid_processes(uid: int) -> int:
+    import subprocess
+
+    return len(subprocess.run(["ps", "-o", "pid=", "-u", str(uid)], capture_output=True, text=True).stdout.split())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="setpriv and RLIMIT_NPROC semantics are Linux's")
+def test_a_fork_bomb_is_stopped_by_the_process_limit_for_an_ordinary_user():
+    import os
+    import subprocess
+    import tempfile
+
+    if os.geteuid() != 0:
+        if not sandbox.protections().processes_limited:
+            pytest.skip(f"the process limit is not enforced here: {sandbox.protections().notes}")
+        as_user: list[str] = []  # already an ordinary user
+    elif not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv: cannot become an ordinary user to test the process limit")
+    else:
+        as_user = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    # the interpreter must be one the user can run: a venv over a Python in a private folder (/root/.pyenv) is
+    # not; TINYQNN_TEST_USER_PYTHON names another one with tinyqnn installed (INSTRUCTORS.md 2.4)
+    python = os.environ.get("TINYQNN_TEST_USER_PYTHON", sys.executable)
+    probe = subprocess.run([*as_user, "/bin/sh", "-c", f"'{python}' -c 'import tinyqnn.course.grade'"],
+                           capture_output=True, text=True, cwd="/", env={"PATH": "/usr/bin:/bin"})
+    if probe.returncode != 0:
+        pytest.skip(f"uid {NOBODY} cannot run {python} with tinyqnn ({probe.stderr.strip()[-200:]}); "
+                    "set TINYQNN_TEST_USER_PYTHON to an interpreter it can run")
+    # a folder the ordinary user owns, outside pytest's root-only tmp folder
+    root = Path(tempfile.mkdtemp(prefix="tinyqnn-nproc-"))
+    try:
+        course = grading.TempCourse(root / "course", timeout=120)
+        grading.write_notebook(assignment(), course.path / grading.SOLUTIONS_DIR / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+        course.generate(ASSIGNMENT)
+        release = course.release_notebook(ASSIGNMENT)
+        course.submit("bomb", ASSIGNMENT, {ASSIGNMENT: submission(release, {"double": FORK_BOMB})})
+        course.submit("correct", ASSIGNMENT, {ASSIGNMENT: submission(release, {})})
+        (root / "home").mkdir()
+        if as_user:
+            subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(root)], check=True)
+        before = _uid_processes(NOBODY) if as_user else 0
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(root / "home"), "TMPDIR": str(root / "home"),
+               "LANG": "C.UTF-8"}
+        run = subprocess.run([*as_user, python, "-m", "tinyqnn", "grade", ASSIGNMENT, "--jobs", "1",
+                              "--root", str(course.path), "--no-progress", "--notebook-timeout", "300"],
+                             capture_output=True, text=True, env=env, timeout=600)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert "processes NOT limited" not in run.stdout, run.stdout
+        bombed = grading.read_notebook(course.autograded_notebook("bomb", ASSIGNMENT))
+        cell = grading.find_cell(bombed, "double")
+        printed = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+        refused = [o for o in cell.outputs if o.get("output_type") == "error"]
+        assert refused and refused[0]["ename"] == "BlockingIOError", cell.outputs
+        kids = int(printed.split("forked", 1)[1].split()[0])
+        assert kids < sandbox.Limits().processes, printed  # stopped by the limit, not by the loop's end
+        assert _points(course, "bomb") == {"test_clip_gradient": 2.0, "test_double": 0.0}
+        assert _points(course, "correct") == {"test_clip_gradient": 2.0, "test_double": 1.0}
+        if as_user:  # the sleeping children went with the sandbox
+            assert _uid_processes(NOBODY) <= before, subprocess.run(["ps", "-fu", str(NOBODY)],
+                                                                    capture_output=True, text=True).stdout
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

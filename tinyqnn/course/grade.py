@@ -13,8 +13,10 @@ and once the submissions are in ``submitted/<student>/<assignment>/``. Two phase
    ``autograded/`` and everything formgrader, ``generate_feedback`` and ``export`` read are nbgrader's.
 
 Rerunning grades only new or changed submissions (a fingerprint per submission in ``autograded/``); ``--force``
-regrades all. A submission whose sandbox fails to start or whose kernel dies is tried once more, then recorded
-with 0 points for that notebook and listed at the end with its reason, as are notebook time-outs.
+regrades all. A submission whose sandbox fails to start, whose kernel dies, or that crashes or kills the
+process grading it (a local worker or a Dask worker, ``tinyqnn.course.grade_pool``) is tried once more, then
+recorded with 0 points for that notebook and listed at the end with its reason, as are notebook time-outs;
+the rest of the class is graded.
 """
 from __future__ import annotations
 
@@ -70,8 +72,7 @@ def grade_submission(task: dict) -> dict:
         out["attempts"] = max(out["attempts"], attempt)
         if run is None or error:
             out["status"], out["reason"] = "failed", f"{name}: {error} (tried twice)"
-            failed = zero_notebook(nb, error)
-            out["notebooks"][name] = nbformat.writes(failed)
+            out["notebooks"][name] = nbformat.writes(zero_notebook(nb, error))
             continue
         if run.status == "timeout" and out["status"] == "ok":
             out["status"], out["reason"] = "timeout", f"{name}: {run.reason}"
@@ -79,6 +80,16 @@ def grade_submission(task: dict) -> dict:
         out["protections"] = run.protections
         out["notebooks"][name] = nbformat.writes(run.nb)
     return out
+
+
+def failed_result(task: dict, reason: str, attempts: int) -> dict:
+    """What ``grade_submission`` would return for a submission that could not be graded: every test cell 0."""
+    import nbformat
+
+    notebooks = {name: nbformat.writes(zero_notebook(nbformat.reads(text, as_version=4), reason))
+                 for name, text in task["notebooks"].items()}
+    return {"student": task["student"], "notebooks": notebooks, "status": "failed", "reason": reason,
+            "seconds": 0.0, "attempts": attempts, "protections": ""}
 
 
 def zero_notebook(nb: Any, why: str) -> Any:
@@ -251,49 +262,6 @@ def build_task(course: Course, assignment: str, student: str, sources: dict[str,
             "files": files}
 
 
-class LocalPool:
-    """``--jobs N`` worker processes on this machine."""
-
-    def __init__(self, jobs: int):
-        import concurrent.futures as cf
-        import multiprocessing
-
-        self.pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
-
-    def submit(self, task: dict) -> Any:
-        return self.pool.submit(grade_submission, task)
-
-    def as_completed(self, futures: list) -> Any:
-        import concurrent.futures as cf
-
-        return cf.as_completed(futures)
-
-    def close(self) -> None:
-        self.pool.shutdown(cancel_futures=True)
-
-
-class DaskPool:
-    """``--scheduler ADDRESS``: a Dask cluster; a task killed with its worker is rescheduled once."""
-
-    def __init__(self, address: Any, timeout: float = 10):
-        from distributed import Client
-
-        self.client = address if hasattr(address, "submit") else Client(address, timeout=timeout)
-        self.own = not hasattr(address, "submit")
-
-    def submit(self, task: dict) -> Any:
-        return self.client.submit(grade_submission, task, retries=1, pure=False)
-
-    def as_completed(self, futures: list) -> Any:
-        from distributed import as_completed
-
-        return as_completed(futures)
-
-    def close(self) -> None:
-        if self.own:
-            self.client.close()
-
-
 def grade(root: Path, assignment: str, force: bool = False, student: str = "*", jobs: int | None = None,
           scheduler: Any = None, notebook_seconds: int = 600, progress: bool = True,
           out: Any = None) -> list[Outcome]:
@@ -315,13 +283,14 @@ def grade(root: Path, assignment: str, force: bool = False, student: str = "*", 
     print(f"sandbox: {protections().summary()}", file=out)
     if not todo:
         return []
+    from .grade_pool import DaskPool, LocalPool
+
     pool = DaskPool(scheduler) if scheduler is not None else LocalPool(jobs or os.cpu_count() or 1)
     outcomes: list[Outcome] = []
     try:
-        futures = [pool.submit(build_task(course, assignment, s, sources, limits)) for s in todo]
+        tasks = [build_task(course, assignment, s, sources, limits) for s in todo]
         bar = _progress(len(todo), progress, out)
-        for future in pool.as_completed(futures):
-            result = future.result()
+        for result in pool.results(tasks):
             outcomes.append(_record(course, assignment, result, digests[result["student"]]))
             bar.update(1)
         bar.close()

@@ -105,6 +105,10 @@ def main(argv: list[str]) -> int:
     failed = (hide_paths(config["hide"], config.get("cover_parent"), config.get("binds", []))
               if config.get("hide") else [])
 
+    # nbformat imports jsonschema, which builds parsers for every optional format checker it finds installed;
+    # rfc3987_syntax's (an Earley grammar for IRIs, a format no notebook schema uses) costs ~2 s of CPU per
+    # sandbox, more than everything else the worker does. Hidden from the import, jsonschema skips that checker.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
