@@ -124,9 +124,11 @@ def test_patching_what_the_tests_use_scores_nothing():
 
 
 def test_overwriting_the_grading_helper_scores_nothing():
-    forged = ("def __tinyqnn_call__(*args, **kwargs):\n    print('all good')\n"
-              "def clip_gradient(g, c):\n    return g\n")
-    assert grade(clip_gradient=forged)["test_clip_gradient"] == 0.0
+    """The learner removes the kernel's end of the channel: the test cell's calls get no answer (the first
+    waits for the cell limit, then the channel is known broken)."""
+    forged = "__tinyqnn_kernel__ = None\ndef clip_gradient(g, c):\n    return g\n"
+    assert grade(Limits(cell_seconds=3, notebook_seconds=60), clip_gradient=forged) == {"test_clip_gradient": 0.0,
+                                                                                         "test_double": 0.0}
 
 
 @pytest.mark.skipif(not PROT.namespaces, reason=f"tinyqnn's versions are hidden only with namespaces: {PROT.notes}")

@@ -9,9 +9,9 @@ template has it). Then, while grading:
 - test cells run in the grader process, with its own untouched NumPy and tinyqnn, in one namespace that holds
   the setup cells' names and what earlier test cells defined (nothing from the kernel);
 - other locked cells (a training demo, a plot) run in the kernel only: they earn no points.
-  There, each function the source notebook's solution cells define (``def name``) is a
-  ``remote.RemoteFunction``: calling it runs the learner's function in the sandbox on the test's inputs and
-  brings the result back as data. Expected values and comparisons never leave the grader, so patching
+  There, each function or class the source notebook's solution cells (and later locked cells) define is a
+  ``remote.RemoteFunction``: calling it runs the learner's code in the sandbox on the test's inputs and
+  brings the result back as data, or as a ``remote.RemoteObject`` proxy for an object that stays there. Expected values and comparisons never leave the grader, so patching
   ``np.allclose``, builtins or tinyqnn inside the kernel changes nothing but the learner's own answers.
 
 A test cell earns its points as under nbgrader: no exception and nothing on stderr (warnings included).
@@ -52,12 +52,14 @@ def grader_mode(nb: Any) -> bool:
 
 
 def learner_names(nb: Any) -> list[str]:
-    """Top-level functions the solution cells define (``def name``), in notebook order: what tests may call."""
+    """Top-level functions and classes (``def name``, ``class Name``) that the solution cells and the locked
+    cells run in the kernel (a class the notebook gives, such as unit 1's ``Value``) define, in notebook order:
+    what tests may call. The setup cells' names are the grader's own."""
     names = []
-    for cell in nb.cells:
-        if grading.is_solution(cell) and not grading.is_grade(cell) and cell.cell_type == "code":
+    for cell, role in zip(nb.cells, cell_roles(nb)):
+        if role == "kernel":
             text = grading.source_text(cell)
-            names += re.findall(r"^def\s+([A-Za-z_]\w*)\s*\(", text, re.M)
+            names += re.findall(r"^(?:def|class)\s+([A-Za-z_]\w*)\s*[(:]", text, re.M)
     return list(dict.fromkeys(names))
 
 
@@ -213,9 +215,7 @@ def run_graded(nb: Any, files: Mapping[str, bytes] | None = None, limits: Limits
         with Sandbox(files or {}, limits, course_root, redact=redact) as box:
             namespace: dict[str, Any] = {"__name__": "__grader__"}
             if use_grader:
-                reply = box.request({"op": "run", "code": remote.KERNEL_HELPER}, "starting the grading helper")
-                if any(o.get("output_type") == "error" for o in reply["outputs"]):
-                    raise RuntimeError(f"the grading helper failed in the kernel: {reply['outputs']}")
+                remote.install(box)
                 names = tuple(learner_names(trusted))
                 for name in names:
                     namespace[name] = remote.RemoteFunction(box, name, namespace, names)
