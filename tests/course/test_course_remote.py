@@ -81,11 +81,18 @@ class Pointer:
 def liar():
     return Liar()
 
+def counter():
+    return iter([1, 2])
+
+def model():
+    import tinyqnn
+    return tinyqnn.nn.Sequential(tinyqnn.nn.Linear(3, 2), tinyqnn.nn.ReLU())
+
 def pointer():
     return Pointer()
 '''
 
-NAMES = ("Node", "link", "chain", "fill_grads", "gradient_check", "square", "reciprocal", "spin", "Liar", "liar", "pointer")
+NAMES = ("Node", "link", "chain", "fill_grads", "gradient_check", "square", "reciprocal", "spin", "Liar", "liar", "pointer", "counter", "model")
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +125,20 @@ def test_objects_stay_in_the_sandbox_and_come_back_as_the_same_proxy(ns):
     assert ns["link"](a).parents[0].grad == 7.0
     assert [n.data for n in ns["chain"](3).parents[0].parents] == [1.0]
     assert len(ns["chain"](2).parents) == 1 and list(iter(c.parents)) == [a, b]
+
+
+def test_tinyqnn_objects_answer_isinstance_and_their_class_name_like_the_real_ones(ns):
+    import tinyqnn
+
+    m = ns["model"]()
+    assert isinstance(m, tinyqnn.nn.Sequential) and not isinstance(m, tinyqnn.nn.Linear)
+    assert [c.__class__.__name__ for c in m.children()] == ["Linear", "ReLU"]
+    out = m(tinyqnn.tensor(np.ones((4, 3), np.float32)))           # a grader tensor travels pickled
+    assert out.shape == (4, 2) and out.dtype == np.float32 and isinstance(out.data, np.ndarray)
+    it = ns["counter"]()
+    assert (next(it), next(it)) == (1, 2)
+    with pytest.raises(StopIteration):
+        next(it)
 
 
 def test_handles_survive_cells_run_in_the_kernel_between_test_cells(ns):
@@ -225,7 +246,9 @@ __tinyqnn_kernel__.answer = _forged
 
 
 def test_data_round_trip_refuses_object_dtypes_and_pickles_from_the_sandbox():
-    back = remote.unpack(remote.pack({"x": np.arange(4, dtype=">i2").reshape(2, 2), "e": np.zeros((0, 3), "U2")}))
+    back = remote.unpack(remote.pack({"x": np.arange(4, dtype=">i2").reshape(2, 2), "e": np.zeros((0, 3), "U2"),
+                                      "t": np.dtype(np.float32)}))
+    assert back["t"] == np.float32
     assert back["x"].dtype == np.dtype(">i2") and back["x"].tolist() == [[0, 1], [2, 3]] and back["e"].shape == (0, 3)
     data = remote.pack({"x": np.zeros(3)})
     forged = data.replace(b'"<f8"', b'"|O8"')

@@ -184,8 +184,15 @@ def test_redacted_source_keeps_signature_and_docstring(tmp_path):
     assert ns["f"].__doc__ == "doc"
     with pytest.raises(NotImplementedError, match="not available while grading"):
         ns["g"](1)
-    with pytest.raises(ValueError, match="no top-level function h"):
+    with pytest.raises(ValueError, match="no top-level function or class h"):
         verdict.redacted_source(path, ["h"])
+    path.write_text('class C:\n    """doc"""\n    def __init__(self):\n        self.x = 1\n\n\nclass D(C):\n    pass\n')
+    ns = {}
+    exec(verdict.redacted_source(path, ["C"]), ns)
+    assert ns["C"].__doc__ == "doc"
+    for cls in (ns["C"], ns["D"]):
+        with pytest.raises(NotImplementedError, match="tinyqnn's own C is not available"):
+            cls()
 
 
 def test_a_real_unit_delegating_and_patching_scores_nothing_for_those_tasks():

@@ -69,6 +69,10 @@ def encode(obj: Any, arrays: dict[str, np.ndarray], other: str = "refuse", hook:
         return {"array": key, "scalar": isinstance(obj, np.generic)}
     if isinstance(obj, (bytes, bytearray)):
         return {"bytes": base64.b64encode(bytes(obj)).decode()}
+    if type(obj) is np.dtype or isinstance(obj, np.dtype) and type(obj).__module__.startswith("numpy"):
+        if obj.kind not in DATA_KINDS or obj.hasobject or obj.fields is not None or obj.subdtype is not None:
+            raise TypeError(f"dtype {obj} is not data the grader can compare")
+        return {"dtype": obj.str}
     if isinstance(obj, np.random.Generator):
         return {"generator": type(obj.bit_generator).__name__, "state": _jsonable(obj.bit_generator.state)}
     if type(obj) in (list, tuple):
@@ -128,6 +132,8 @@ def decode(tree: Any, arrays: Any, trusted: Any = False, hook: Any = None) -> An
         return float(tree["float"])
     if "bytes" in tree:
         return base64.b64decode(tree["bytes"])
+    if "dtype" in tree:
+        return _data_dtype(tree["dtype"])
     if "generator" in tree:
         bit_generator = getattr(np.random, tree["generator"])()
         bit_generator.state = _unjson(tree["state"])
@@ -180,15 +186,24 @@ def unpack(data: bytes, trusted: Any = False, hook: Any = None) -> Any:
     body = memoryview(data)[8 + size:]
     arrays = {}
     for key, dtype, shape, offset, nbytes in header["arrays"]:
-        dt = np.dtype(str(dtype))
+        dt = _data_dtype(dtype)
         shape = tuple(int(n) for n in shape)
-        if dt.kind not in DATA_KINDS or dt.hasobject or dt.fields is not None or dt.subdtype is not None:
-            raise ValueError(f"malformed result from the sandbox (dtype {dtype!r} is not data)")
         if nbytes != int(np.prod(shape, dtype=np.int64)) * dt.itemsize or offset < 0 or offset + nbytes > len(body):
             raise ValueError("malformed result from the sandbox (array size)")
         arr = np.frombuffer(body[offset:offset + nbytes], dtype=dt) if nbytes else np.empty(0, dt)
         arrays[key] = arr.reshape(shape).copy()
     return decode(header["tree"], arrays, trusted, hook)
+
+
+def _data_dtype(text: Any) -> np.dtype:
+    """The dtype named by ``text`` if it is plain data (numbers, booleans, strings, bytes, dates)."""
+    try:
+        dt = np.dtype(str(text))
+    except TypeError:
+        raise ValueError(f"malformed result from the sandbox (dtype {text!r})") from None
+    if dt.kind not in DATA_KINDS or dt.hasobject or dt.fields is not None or dt.subdtype is not None:
+        raise ValueError(f"malformed result from the sandbox (dtype {text!r} is not data)")
+    return dt
 
 
 def copy_back(sent: Any, returned: Any) -> None:
@@ -288,11 +303,11 @@ class Kernel:
         if hid is None or self.objects.get(hid) is not obj:
             hid = len(self.objects) + 1
             self.objects[hid], self.handles[id(obj)] = obj, hid
-        return {"handle": hid, "type": type(obj).__qualname__}
+        return {"handle": hid, "type": _type_name(obj)}
 
     def known(self, obj: Any) -> dict | None:
         hid = self.handles.get(id(obj))
-        return {"handle": hid, "type": type(obj).__qualname__} if hid and self.objects[hid] is obj else None
+        return {"handle": hid, "type": _type_name(obj)} if hid and self.objects[hid] is obj else None
 
     def stub(self, key: int) -> Any:
         kernel = self
@@ -404,6 +419,8 @@ class Kernel:
             return None
         if op == "len":
             return len(target)
+        if op == "next":
+            return next(target)
         if op == "bool":
             return bool(target)
         if op in ("repr", "str", "float", "int", "index"):
@@ -429,6 +446,10 @@ class Kernel:
 
 
 _MISSING = object()
+
+
+def _type_name(obj: Any) -> str:
+    return f"{type(obj).__module__}:{type(obj).__qualname__}"
 
 
 # ------------------------------------------------------------------------------------------ grader side
@@ -596,7 +617,27 @@ class RemoteObject:
             {"op": op, "target": self if isinstance(target, dict) else target, **fields}, what)
 
     def __repr__(self) -> str:
-        return f"<your {object.__getattribute__(self, '_type')}, in the grading sandbox>"
+        name = object.__getattribute__(self, "_type").rpartition(":")[2]
+        return f"<your {name}, in the grading sandbox>"
+
+    @property
+    def __class__(self) -> type:  # type: ignore[override]
+        """The grader's own class of the same name when the object's class is tinyqnn's, NumPy's or a builtin
+        (``isinstance(model, nn.Sequential)``, ``m.__class__.__name__``); else the proxy's class. Only modules
+        the grader has already imported are looked in: nothing is imported or evaluated on the sandbox's word."""
+        import sys
+
+        module, _, qualname = object.__getattribute__(self, "_type").partition(":")
+        if module == "builtins" or module.split(".")[0] in ("tinyqnn", "numpy"):
+            found: Any = sys.modules.get(module)
+            for part in qualname.split("."):
+                found = getattr(found, part, None) if part.isidentifier() and not part.startswith("__") else None
+            if isinstance(found, type) and not issubclass(found, (np.ndarray, np.generic)):
+                return found
+        return type(self)
+
+    def __next__(self) -> Any:
+        return self._ask("next")
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name.endswith("__"):

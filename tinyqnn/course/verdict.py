@@ -120,12 +120,13 @@ def run_in_grader(source: str, namespace: dict, where: str) -> list[dict]:
 # ------------------------------------------------------------------------------------------ redaction
 
 def redacted_source(path: Path, names: list[str]) -> str:
-    """The module's source with each named top-level function's body replaced by a ``raise``."""
+    """The module's source with each named top-level function's body replaced by a ``raise`` (a class's body by
+    an ``__init__`` that raises)."""
     text = path.read_text(encoding="utf-8")
     tree = ast.parse(text)
     lines = text.splitlines(keepends=True)
     found = set()
-    for node in sorted((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+    for node in sorted((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
                         and n.name in names), key=lambda n: n.lineno, reverse=True):
         found.add(node.name)
         body_start = node.body[0].lineno - 1
@@ -134,10 +135,12 @@ def redacted_source(path: Path, names: list[str]) -> str:
         indent = " " * (node.body[0].col_offset)
         stub = (f"{indent}raise NotImplementedError(\"tinyqnn's own {node.name} is not available while grading: "
                 f"the task asks you to write it\")\n")
+        if isinstance(node, ast.ClassDef):  # a class: it cannot be made (nor subclassed into a working one)
+            stub = f"{indent}def __init__(self, *args, **kwargs):\n    {stub}"
         lines[body_start:node.end_lineno] = [stub]
     missing = sorted(set(names) - found)
     if missing:
-        raise ValueError(f"{path}: no top-level function {', '.join(missing)} to make unavailable")
+        raise ValueError(f"{path}: no top-level function or class {', '.join(missing)} to make unavailable")
     return "".join(lines)
 
 
