@@ -5,9 +5,11 @@ through the sandbox worker, which relays each message over one loopback socket (
 
 Grader -> sandbox (the sandbox may unpickle what the grader sends, never the reverse): a request is a JSON
 tree plus an ``.npz`` archive for arrays; any other value travels pickled, with two exceptions resolved by
-persistent ids: a ``RemoteObject`` stands for the sandbox object it proxies, and a function the test defined
-(module ``__grader__``) stays in the grader: the sandbox gets a stub that calls it back (so a test's closure,
-counter or stand-in helper behaves exactly as in the grader; its arguments come back as data or handles).
+persistent ids: a ``RemoteObject`` stands for the sandbox object it proxies; a function the test defined (module
+``__grader__``) travels by value (cloudpickle: it runs in the sandbox, so a large array it is called on does not
+travel); a stand-in helper the test binds to a learner's name stays in the grader and the sandbox gets a stub
+that calls it back (so it behaves exactly as in the grader, ``id`` and all; its arguments come back as data or
+handles).
 
 Sandbox -> grader: DATA ONLY (JSON for lists, tuples, dicts with string keys, None, bool, int, float, str,
 bytes; an ``.npz`` archive, ``allow_pickle=False``, for arrays and NumPy scalars, dtype kept). Any other result
@@ -293,6 +295,10 @@ class Kernel:
                     return kernel.objects[key]
                 if kind == "callback":
                     return kernel.stub(key)
+                if kind == "name":
+                    return kernel.namespace[key]
+                if kind == "value":  # a function of the test, by value (cloudpickle), maybe holding handles
+                    return Unpickler(io.BytesIO(key)).load()
                 raise pickle.UnpicklingError(f"unknown persistent id {kind!r}")
 
         self.unpickler = Unpickler
@@ -487,14 +493,39 @@ class Channel:
 
         class Pickler(pickle.Pickler):
             def persistent_id(self, obj: Any) -> Any:
-                if isinstance(obj, RemoteObject):
-                    return ("ref", object.__getattribute__(obj, "_target")["ref"])
-                if isinstance(obj, _GraderSide) or (callable(obj) and not isinstance(obj, type)
-                                                    and getattr(obj, "__module__", None) == channel.grader_module):
-                    return ("callback", channel.key(obj.fn if isinstance(obj, _GraderSide) else obj))
-                return None
+                return channel.persistent_id(obj)
 
         self.pickler = Pickler
+
+    def persistent_id(self, obj: Any, inside: Any = None) -> Any:
+        """How an object of a request travels: a proxy as its handle (or the learner's name), a stand-in helper
+        as a call-back, a function the test defined by value (cloudpickle; it runs in the sandbox, on what the
+        learner's code passes it) or, if it cannot be pickled, as a call-back; anything else pickled."""
+        if isinstance(obj, RemoteObject):
+            target = object.__getattribute__(obj, "_target")
+            return ("ref", target["ref"]) if isinstance(target, dict) else ("name", target)
+        if isinstance(obj, _GraderSide):
+            return ("callback", self.key(obj.fn))
+        if (obj is not inside and inside is None and callable(obj) and not isinstance(obj, type)
+                and getattr(obj, "__module__", None) == self.grader_module):
+            try:
+                return ("value", self.by_value(obj))
+            except Exception:  # noqa: BLE001  (a lock, a generator...: it runs here instead)
+                return ("callback", self.key(obj))
+        return None
+
+    def by_value(self, fn: Any) -> bytes:
+        import cloudpickle
+
+        channel = self
+
+        class ValuePickler(cloudpickle.CloudPickler):
+            def persistent_id(self, obj: Any) -> Any:
+                return channel.persistent_id(obj, inside=fn)
+
+        buf = io.BytesIO()
+        ValuePickler(buf).dump(fn)
+        return buf.getvalue()
 
     def key(self, fn: Any) -> int:
         if id(fn) not in self._keys or self.functions[self._keys[id(fn)]] is not fn:
