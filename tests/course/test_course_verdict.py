@@ -232,3 +232,15 @@ def test_a_stand_in_bound_by_the_test_replaces_the_learner_s_helper_during_the_c
     run = verdict.run_graded(sub, limits=LIMITS, trusted=source)
     scores = {gid: s.score for gid, s in grading.score_notebook(run.nb).items()}
     assert scores == {"test_clip_gradient": 2.0, "test_double": 0.0, "test_quad": 1.0}, scores
+
+
+def test_grader_side_cells_run_in_quick_mode_as_the_kernel_does(monkeypatch):
+    """A demo cell run in the grader (``grader_cells``) shortens itself as it would in the sandbox's kernel."""
+    for name in ("TINYQNN_QUICK", "NBGRADER_EXECUTION"):
+        monkeypatch.delenv(name, raising=False)
+    outputs = verdict.run_in_grader("from tinyqnn.course import quick_mode\nassert quick_mode()\n",
+                                    {"__name__": "__grader__"}, "<cell demo>")
+    assert outputs == [], outputs
+    from tinyqnn.course import quick_mode
+
+    assert not quick_mode()  # and only there

@@ -97,11 +97,28 @@ def _error_output(err: BaseException, where: str) -> dict:
             "traceback": [*lines, f"{type(err).__name__}: {err}"]}
 
 
+@contextlib.contextmanager
+def _quick_mode() -> Any:
+    """Quick mode for grader-side cells too, as the sandbox's kernel has it (a demo cell listed in
+    ``grader_cells`` shortens itself there as in the kernel)."""
+    import os
+
+    saved = os.environ.get("TINYQNN_QUICK")
+    os.environ["TINYQNN_QUICK"] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("TINYQNN_QUICK", None)
+        else:
+            os.environ["TINYQNN_QUICK"] = saved
+
+
 def run_in_grader(source: str, namespace: dict, where: str) -> list[dict]:
     """Execute ``source`` in ``namespace`` here; nbformat outputs: stdout, stderr (warnings too), error."""
     out, err = io.StringIO(), io.StringIO()
     outputs: list[dict] = []
-    with warnings.catch_warnings(record=True) as caught:
+    with _quick_mode(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
