@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import pickle
+import time
 
 import nbformat
 import numpy as np
@@ -212,6 +213,20 @@ def test_a_runaway_call_is_interrupted_and_the_next_call_works(ns):
     with pytest.raises(remote.RemoteTimeout, match="cell limit"):
         ns["spin"]()
     assert ns["square"](3) == 9
+
+
+def test_a_test_cell_past_its_limit_makes_no_more_calls(ns):
+    """The cell limit bounds a whole grader-side test cell (as nbgrader's bounds a cell), not each call: once the
+    cell's time is up, a call fails at once instead of spending another cell limit in the sandbox."""
+    grader(ns, "box_calls = []\nn = Node(1.0)\n")
+    ch = remote.channel(ns["box"])
+    ch.cell_deadline = time.monotonic() - 1.0
+    try:
+        with pytest.raises(remote.RemoteTimeout, match="test cell ran past"):
+            ns["n"].grad = 5.0
+    finally:
+        ch.cell_deadline = None
+    assert ns["n"].grad == 0.0  # the write never reached the sandbox
 
 
 def test_an_answer_that_would_be_unpickled_here_is_refused(tmp_path):

@@ -35,6 +35,7 @@ import operator
 import pickle
 import socket
 import struct
+import time
 import warnings
 from typing import Any, Iterator
 
@@ -489,6 +490,7 @@ class Channel:
         self.functions: dict[int, Any] = {}
         self._keys: dict[int, int] = {}
         self.grader_module = (namespace or {}).get("__name__", "__grader__")
+        self.cell_deadline: float | None = None  # monotonic time the running test cell's calls must end by
         channel = self
 
         class Pickler(pickle.Pickler):
@@ -576,7 +578,12 @@ class Channel:
         return out["result"]
 
     def _round_trip(self, payload: bytes, what: str) -> dict:
-        reply = self.box.request({"op": "rpc", "payload": base64.b64encode(payload).decode()}, what)
+        seconds = None
+        if self.cell_deadline is not None:  # the cell limit bounds a whole test cell, as nbgrader's does
+            seconds = self.cell_deadline - time.monotonic()
+            if seconds <= 0:
+                raise RemoteTimeout(f"{what}: the test cell ran past the {self.box.limits.cell_seconds} s cell limit")
+        reply = self.box.request({"op": "rpc", "payload": base64.b64encode(payload).decode()}, what, seconds)
         if reply.get("timed_out"):
             raise RemoteTimeout(f"{what} ran past the {self.box.limits.cell_seconds} s cell limit")
         if not reply.get("payload"):

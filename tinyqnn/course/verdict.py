@@ -247,7 +247,13 @@ def run_graded(nb: Any, files: Mapping[str, bytes] | None = None, limits: Limits
                         nb.cells[i] = cell = box.execute(cell)
                     if role in ("grader", "both"):
                         where = f"<cell {grading.grade_id(cell) or i}>"
-                        outputs = run_in_grader(grading.source_text(cell), namespace, where)
+                        if use_grader:  # one cell limit for all the calls of a test cell, as in nbgrader
+                            remote.channel(box).cell_deadline = time.monotonic() + limits.cell_seconds
+                        try:
+                            outputs = run_in_grader(grading.source_text(cell), namespace, where)
+                        finally:
+                            if use_grader:
+                                remote.channel(box).cell_deadline = None
                         if role == "grader":
                             count += 1
                             cell.outputs = [nbformat.from_dict(o) for o in outputs]
