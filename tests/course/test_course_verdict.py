@@ -124,9 +124,11 @@ def test_patching_what_the_tests_use_scores_nothing():
 
 
 def test_overwriting_the_grading_helper_scores_nothing():
-    forged = ("def __tinyqnn_call__(*args, **kwargs):\n    print('all good')\n"
-              "def clip_gradient(g, c):\n    return g\n")
-    assert grade(clip_gradient=forged)["test_clip_gradient"] == 0.0
+    """The learner removes the kernel's end of the channel: the test cell's calls get no answer (the first
+    waits for the cell limit, then the channel is known broken)."""
+    forged = "__tinyqnn_kernel__ = None\ndef clip_gradient(g, c):\n    return g\n"
+    assert grade(Limits(cell_seconds=3, notebook_seconds=60), clip_gradient=forged) == {"test_clip_gradient": 0.0,
+                                                                                         "test_double": 0.0}
 
 
 @pytest.mark.skipif(not PROT.namespaces, reason=f"tinyqnn's versions are hidden only with namespaces: {PROT.notes}")
@@ -182,8 +184,15 @@ def test_redacted_source_keeps_signature_and_docstring(tmp_path):
     assert ns["f"].__doc__ == "doc"
     with pytest.raises(NotImplementedError, match="not available while grading"):
         ns["g"](1)
-    with pytest.raises(ValueError, match="no top-level function h"):
+    with pytest.raises(ValueError, match="no top-level function or class h"):
         verdict.redacted_source(path, ["h"])
+    path.write_text('class C:\n    """doc"""\n    def __init__(self):\n        self.x = 1\n\n\nclass D(C):\n    pass\n')
+    ns = {}
+    exec(verdict.redacted_source(path, ["C"]), ns)
+    assert ns["C"].__doc__ == "doc"
+    for cls in (ns["C"], ns["D"]):
+        with pytest.raises(NotImplementedError, match="tinyqnn's own C is not available"):
+            cls()
 
 
 def test_a_real_unit_delegating_and_patching_scores_nothing_for_those_tasks():
@@ -223,3 +232,15 @@ def test_a_stand_in_bound_by_the_test_replaces_the_learner_s_helper_during_the_c
     run = verdict.run_graded(sub, limits=LIMITS, trusted=source)
     scores = {gid: s.score for gid, s in grading.score_notebook(run.nb).items()}
     assert scores == {"test_clip_gradient": 2.0, "test_double": 0.0, "test_quad": 1.0}, scores
+
+
+def test_grader_side_cells_run_in_quick_mode_as_the_kernel_does(monkeypatch):
+    """A demo cell run in the grader (``grader_cells``) shortens itself as it would in the sandbox's kernel."""
+    for name in ("TINYQNN_QUICK", "NBGRADER_EXECUTION"):
+        monkeypatch.delenv(name, raising=False)
+    outputs = verdict.run_in_grader("from tinyqnn.course import quick_mode\nassert quick_mode()\n",
+                                    {"__name__": "__grader__"}, "<cell demo>")
+    assert outputs == [], outputs
+    from tinyqnn.course import quick_mode
+
+    assert not quick_mode()  # and only there

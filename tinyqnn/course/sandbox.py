@@ -362,13 +362,14 @@ class Sandbox:
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
-    def request(self, message: dict, doing: str) -> dict:
-        """Send a request whose work is bounded by the notebook's time left; returns the worker's reply."""
+    def request(self, message: dict, doing: str, seconds: float | None = None) -> dict:
+        """Send a request whose work is bounded by the notebook's time left (and ``seconds``, what is left of a
+        grader-side test cell's limit); returns the worker's reply."""
         left = self.remaining()
         if left <= 0:
             self.kill()
             raise NotebookTimeout(f"the notebook used up its {self.limits.notebook_seconds} s limit")
-        budget = max(1, int(min(self.limits.cell_seconds, left)))
+        budget = max(1, int(min(self.limits.cell_seconds, left, float("inf") if seconds is None else seconds)))
         self._send({**message, "timeout": budget})
         # a cell gets GRACE_SECONDS to answer its interrupt, but nothing runs past the notebook limit (+2 s)
         reply = self._receive(min(time.monotonic() + budget + GRACE_SECONDS, self.deadline + 2.0), doing)

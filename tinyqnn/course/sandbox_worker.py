@@ -7,7 +7,8 @@ stdin, one JSON reply per line on a private copy of stdout (the kernel inherits 
 /dev/null and the log, so a submission cannot write into the reply stream).
 
 Requests: ``{"op": "execute", "cell": CELL, "timeout": S}`` -> ``{"cell": EXECUTED}`` or ``{"dead": WHY}``;
-``{"op": "call", ...}`` (see ``tinyqnn.course.verdict``); ``{"op": "close"}``.
+``{"op": "rpc_setup", "code": C}`` and ``{"op": "rpc", "payload": B64}`` (``Relay``; see
+``tinyqnn.course.remote``); ``{"op": "close"}``.
 This module imports only the standard library and nbclient: it runs before the kernel exists.
 """
 from __future__ import annotations
@@ -140,11 +141,14 @@ def main(argv: list[str]) -> int:
         return True
 
     with client.setup_kernel():
+        rpc = Relay(client, run_cell, replies)
         _reply(replies, {"ready": True, "kernel_pid": _kernel_pid(client),
                          "hide_failed": failed})
         for line in sys.stdin:
             request = json.loads(line)
             op = request.get("op")
+            if op != "rpc" and not rpc.stop():
+                return 0
             if op == "close":
                 break
             seconds = request.get("timeout", config["cell_timeout"])
@@ -153,26 +157,12 @@ def main(argv: list[str]) -> int:
                 if not run_cell(cell, seconds, keep=True):
                     return 0
                 _reply(replies, {"cell": cell})
-            elif op == "call":  # tinyqnn.course.remote: the request and the answer travel as files in here
-                import base64
-                import secrets
-
-                tag = secrets.token_hex(8)
-                request_path, answer_path = cwd / ".tmp" / f"call-{tag}.in", cwd / ".tmp" / f"call-{tag}.out"
-                request_path.write_bytes(base64.b64decode(request["payload"]))
-                cell = nbformat.v4.new_code_cell(
-                    f"__tinyqnn_call__({request['name']!r}, {str(request_path)!r}, {str(answer_path)!r})")
-                if not run_cell(cell, seconds, keep=False):
+            elif op == "rpc_setup":  # tinyqnn.course.remote: the kernel connects back to us over loopback
+                if not rpc.setup(request, seconds):
                     return 0
-                payload = ""
-                try:
-                    if answer_path.stat().st_size <= config.get("max_answer_bytes", 256 << 20):
-                        payload = base64.b64encode(answer_path.read_bytes()).decode()
-                except OSError:
-                    pass
-                for path in (request_path, answer_path):
-                    path.unlink(missing_ok=True)
-                _reply(replies, {"outputs": cell.outputs, "payload": payload})
+            elif op == "rpc":
+                if not rpc.relay(request["payload"], seconds):
+                    return 0
             elif op == "run":  # code whose single text/plain result the grader reads (tinyqnn.course.verdict)
                 cell = nbformat.v4.new_code_cell(request["code"])
                 if not run_cell(cell, seconds, keep=False):
@@ -181,6 +171,113 @@ def main(argv: list[str]) -> int:
             else:
                 _reply(replies, {"error": f"unknown request {op!r}"})
     return 0
+
+
+class Relay:
+    """The grader's calls into the kernel (``tinyqnn.course.remote``): while a grader-side test cell runs, the
+    kernel runs ``remote.SERVE`` and answers messages on a loopback socket; this relays them, one message in,
+    one message out (the grader's request, the kernel's answer or its call back to the grader)."""
+
+    def __init__(self, client: Any, run_cell: Any, replies: Any):
+        self.client, self.run_cell, self.replies = client, run_cell, replies
+        self.sock: Any = None
+        self.serving: str | None = None   # msg_id of the running serve cell
+        self.broken = ""
+        self.serve_code, self.end = "", b""
+
+    def setup(self, request: dict, seconds: float) -> bool:
+        """Run the grader's helper code (``request["code"]``), which connects back; ``request["serve"]`` is the
+        code of the serve cell and ``request["end"]`` (base64) the message that ends it."""
+        import base64
+        import secrets
+        import socket
+
+        import nbformat
+
+        token = secrets.token_hex(16)
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            listener.settimeout(seconds)
+            port = listener.getsockname()[1]
+            self.serve_code, self.end = request["serve"], base64.b64decode(request["end"])
+            cell = nbformat.v4.new_code_cell(f"{request['code']}\n__tinyqnn_connect__({port}, {token!r})\n")
+            if not self.run_cell(cell, seconds, keep=False):
+                return False
+            try:
+                listener.settimeout(1.0)
+                sock, _ = listener.accept()
+                sock.settimeout(seconds)
+                if _recv_exactly(sock, len(token)) != token.encode():
+                    raise OSError("wrong token")
+                sock.settimeout(None)
+                self.sock = sock
+            except OSError:
+                pass
+        _reply(self.replies, {"outputs": cell.outputs, "connected": self.sock is not None})
+        return True
+
+    def relay(self, payload: str, seconds: float) -> bool:
+        import base64
+        import select
+
+        if self.sock is None or self.broken:
+            _reply(self.replies, {"payload": "", "why": self.broken or "no grading helper in the kernel"})
+            return True
+        if self.serving is None:
+            self.serving = self.client.kc.execute(self.serve_code, store_history=False, allow_stdin=False)
+        data = base64.b64decode(payload)
+        try:
+            self.sock.sendall(len(data).to_bytes(8, "big") + data)
+            timed_out = not select.select([self.sock], [], [], seconds)[0]
+            if timed_out:  # a runaway call: interrupt it as nbclient would interrupt a cell
+                from nbclient.util import run_sync
+
+                run_sync(self.client.km.interrupt_kernel)()
+                if not select.select([self.sock], [], [], 5.0)[0]:
+                    self.broken = "the kernel did not answer after an interrupt"
+                    _reply(self.replies, {"timed_out": True, "payload": ""})
+                    return True
+            head = _recv_exactly(self.sock, 8)
+            answer = _recv_exactly(self.sock, int.from_bytes(head, "big")) if head else None
+        except OSError as err:
+            answer, self.broken = None, f"the connection to the kernel failed ({err})"
+        if answer is None:
+            self.broken = self.broken or "the kernel closed the connection"
+            _reply(self.replies, {"payload": "", "why": self.broken})
+            return True
+        _reply(self.replies, {"payload": base64.b64encode(answer).decode(), "timed_out": timed_out})
+        return True
+
+    def stop(self) -> bool:
+        """End the serve cell (before a cell or other request runs in the kernel); False if the kernel died."""
+        from nbclient.exceptions import DeadKernelError
+
+        if self.serving is None:
+            return True
+        msg_id, self.serving = self.serving, None
+        if not self.broken:
+            try:
+                self.sock.sendall(len(self.end).to_bytes(8, "big") + self.end)
+            except OSError as err:
+                self.broken = f"the connection to the kernel failed ({err})"
+        try:
+            self.client.wait_for_reply(msg_id)
+        except DeadKernelError as err:
+            _reply(self.replies, {"dead": f"the kernel died ({err})"})
+            return False
+        except Exception as err:  # noqa: BLE001  (a wedged serve cell: its time-out handling interrupted it)
+            self.broken = self.broken or f"the grading helper stopped answering ({err})"
+        return True
+
+
+def _recv_exactly(sock: Any, n: int) -> bytes | None:
+    chunks = []
+    while n:
+        chunk = sock.recv(min(n, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
 
 
 def _kernel_pid(client: Any) -> int | None:

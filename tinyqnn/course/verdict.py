@@ -9,9 +9,9 @@ template has it). Then, while grading:
 - test cells run in the grader process, with its own untouched NumPy and tinyqnn, in one namespace that holds
   the setup cells' names and what earlier test cells defined (nothing from the kernel);
 - other locked cells (a training demo, a plot) run in the kernel only: they earn no points.
-  There, each function the source notebook's solution cells define (``def name``) is a
-  ``remote.RemoteFunction``: calling it runs the learner's function in the sandbox on the test's inputs and
-  brings the result back as data. Expected values and comparisons never leave the grader, so patching
+  There, each function or class the source notebook's solution cells (and later locked cells) define is a
+  ``remote.RemoteFunction``: calling it runs the learner's code in the sandbox on the test's inputs and
+  brings the result back as data, or as a ``remote.RemoteObject`` proxy for an object that stays there. Expected values and comparisons never leave the grader, so patching
   ``np.allclose``, builtins or tinyqnn inside the kernel changes nothing but the learner's own answers.
 
 A test cell earns its points as under nbgrader: no exception and nothing on stderr (warnings included).
@@ -52,12 +52,14 @@ def grader_mode(nb: Any) -> bool:
 
 
 def learner_names(nb: Any) -> list[str]:
-    """Top-level functions the solution cells define (``def name``), in notebook order: what tests may call."""
+    """Top-level functions and classes (``def name``, ``class Name``) that the solution cells and the locked
+    cells run in the kernel (a class the notebook gives, such as unit 1's ``Value``) define, in notebook order:
+    what tests may call. The setup cells' names are the grader's own."""
     names = []
-    for cell in nb.cells:
-        if grading.is_solution(cell) and not grading.is_grade(cell) and cell.cell_type == "code":
+    for cell, role in zip(nb.cells, cell_roles(nb)):
+        if role == "kernel":
             text = grading.source_text(cell)
-            names += re.findall(r"^def\s+([A-Za-z_]\w*)\s*\(", text, re.M)
+            names += re.findall(r"^(?:def|class)\s+([A-Za-z_]\w*)\s*[(:]", text, re.M)
     return list(dict.fromkeys(names))
 
 
@@ -95,11 +97,28 @@ def _error_output(err: BaseException, where: str) -> dict:
             "traceback": [*lines, f"{type(err).__name__}: {err}"]}
 
 
+@contextlib.contextmanager
+def _quick_mode() -> Any:
+    """Quick mode for grader-side cells too, as the sandbox's kernel has it (a demo cell listed in
+    ``grader_cells`` shortens itself there as in the kernel)."""
+    import os
+
+    saved = os.environ.get("TINYQNN_QUICK")
+    os.environ["TINYQNN_QUICK"] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("TINYQNN_QUICK", None)
+        else:
+            os.environ["TINYQNN_QUICK"] = saved
+
+
 def run_in_grader(source: str, namespace: dict, where: str) -> list[dict]:
     """Execute ``source`` in ``namespace`` here; nbformat outputs: stdout, stderr (warnings too), error."""
     out, err = io.StringIO(), io.StringIO()
     outputs: list[dict] = []
-    with warnings.catch_warnings(record=True) as caught:
+    with _quick_mode(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
@@ -118,12 +137,13 @@ def run_in_grader(source: str, namespace: dict, where: str) -> list[dict]:
 # ------------------------------------------------------------------------------------------ redaction
 
 def redacted_source(path: Path, names: list[str]) -> str:
-    """The module's source with each named top-level function's body replaced by a ``raise``."""
+    """The module's source with each named top-level function's body replaced by a ``raise`` (a class's body by
+    an ``__init__`` that raises)."""
     text = path.read_text(encoding="utf-8")
     tree = ast.parse(text)
     lines = text.splitlines(keepends=True)
     found = set()
-    for node in sorted((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+    for node in sorted((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
                         and n.name in names), key=lambda n: n.lineno, reverse=True):
         found.add(node.name)
         body_start = node.body[0].lineno - 1
@@ -132,10 +152,12 @@ def redacted_source(path: Path, names: list[str]) -> str:
         indent = " " * (node.body[0].col_offset)
         stub = (f"{indent}raise NotImplementedError(\"tinyqnn's own {node.name} is not available while grading: "
                 f"the task asks you to write it\")\n")
+        if isinstance(node, ast.ClassDef):  # a class: it cannot be made (nor subclassed into a working one)
+            stub = f"{indent}def __init__(self, *args, **kwargs):\n    {stub}"
         lines[body_start:node.end_lineno] = [stub]
     missing = sorted(set(names) - found)
     if missing:
-        raise ValueError(f"{path}: no top-level function {', '.join(missing)} to make unavailable")
+        raise ValueError(f"{path}: no top-level function or class {', '.join(missing)} to make unavailable")
     return "".join(lines)
 
 
@@ -213,9 +235,7 @@ def run_graded(nb: Any, files: Mapping[str, bytes] | None = None, limits: Limits
         with Sandbox(files or {}, limits, course_root, redact=redact) as box:
             namespace: dict[str, Any] = {"__name__": "__grader__"}
             if use_grader:
-                reply = box.request({"op": "run", "code": remote.KERNEL_HELPER}, "starting the grading helper")
-                if any(o.get("output_type") == "error" for o in reply["outputs"]):
-                    raise RuntimeError(f"the grading helper failed in the kernel: {reply['outputs']}")
+                remote.install(box)
                 names = tuple(learner_names(trusted))
                 for name in names:
                     namespace[name] = remote.RemoteFunction(box, name, namespace, names)
@@ -227,7 +247,13 @@ def run_graded(nb: Any, files: Mapping[str, bytes] | None = None, limits: Limits
                         nb.cells[i] = cell = box.execute(cell)
                     if role in ("grader", "both"):
                         where = f"<cell {grading.grade_id(cell) or i}>"
-                        outputs = run_in_grader(grading.source_text(cell), namespace, where)
+                        if use_grader:  # one cell limit for all the calls of a test cell, as in nbgrader
+                            remote.channel(box).cell_deadline = time.monotonic() + limits.cell_seconds
+                        try:
+                            outputs = run_in_grader(grading.source_text(cell), namespace, where)
+                        finally:
+                            if use_grader:
+                                remote.channel(box).cell_deadline = None
                         if role == "grader":
                             count += 1
                             cell.outputs = [nbformat.from_dict(o) for o in outputs]

@@ -1,0 +1,128 @@
+"""Real units graded with grader-side verdicts (tinyqnn.course.verdict.run_graded, what ``grade`` and ``check``
+run per submission): the same scores as nbgrader's plan on honest work (the solution, each file's wrong and
+right answers), and nothing for dishonest answers that fool an in-kernel test.
+
+Wrong (and right) answers are graded several at a time: round k holds the k-th answer of every cell, each in
+its own cell; grading independence makes the round lose exactly the union of its answers' ``fails``.
+"""
+from __future__ import annotations
+
+import pytest
+
+from coursekit import WRONG_DIR
+from tinyqnn.course import grading, sandbox, verdict
+from tinyqnn.course.sandbox import Limits, protections
+
+pytestmark = pytest.mark.slow
+
+LIMITS = Limits(cell_seconds=120, notebook_seconds=900)
+REPO = grading.repo_root()
+
+#: per unit: answers that pass the unit's tests when they run in the learner's kernel (nbgrader), and the
+#: tasks each must lose under grader-side verdicts
+LIAR = '''class _Liar(float):
+    """Equal to anything, close to anything."""
+    def __eq__(self, other):
+        return True
+    __ne__ = lambda self, other: False
+    __hash__ = float.__hash__
+'''
+DISHONEST = {
+    "01_chain_rule": {
+        # a node whose numbers say "equal" to whatever they are compared with
+        "add": (LIAR + "def add(a, b):\n    a, b = as_value(a), as_value(b)\n"
+                "    c = Value(0.0, parents=(a, b), local_grads=(1.0, 1.0), op='+')\n"
+                "    c.data = _Liar(0.0)\n    return c\n", ["test_add"]),
+        # the tests' comparisons patched in the kernel
+        "composite_derivative": ("import builtins, math\nbuiltins.abs = lambda x: 0.0\n"
+                                 "import numpy as np\nnp.allclose = lambda *a, **k: True\n"
+                                 "def composite_derivative(x):\n    return np.zeros_like(np.asarray(x, dtype=float))\n",
+                                 ["test_composite_derivative"]),
+    },
+    "04_conv_lenet": {
+        # the comparison patched, windows' corners instead of their maxima
+        "maxpool_forward": ("np.allclose = lambda *a, **k: True\n"
+                            "def maxpool_forward(x, kernel_size=2, stride=None):\n"
+                            "    s = kernel_size if stride is None else stride\n"
+                            "    oh, ow = (x.shape[2] - kernel_size) // s + 1, (x.shape[3] - kernel_size) // s + 1\n"
+                            "    return x[:, :, :oh * s:s, :ow * s:s].copy()\n", ["test_maxpool_forward"]),
+    },
+    "05_quantization": {
+        # tinyqnn's own version of the task (hidden while grading)
+        "lloyd_alpha": ("from tinyqnn.quant import lloyd_alpha as _tq\n"
+                        "def lloyd_alpha(samples, bits, alpha0, max_iter=100, tol=1e-12):\n"
+                        "    x = np.asarray(samples, dtype=np.float64).reshape(-1)\n"
+                        "    return float(_tq(bits, data=x, alpha0=alpha0, iters=max_iter, tol=tol))\n",
+                        ["test_lloyd_alpha"]),
+        # the comparison patched, an answer that does nothing
+        "quantize_relu_ceil": ("np.allclose = lambda *a, **k: True\n"
+                               "def quantize_relu_ceil(x, bits, alpha):\n    return np.zeros_like(x)\n",
+                               ["test_quantize_relu_ceil"]),
+    },
+}
+
+
+def _notebooks(unit: str):
+    source = grading.read_notebook(REPO / grading.SOLUTIONS_DIR / unit / f"{unit}.ipynb")
+    release = grading.read_notebook(REPO / grading.EXERCISES_DIR / unit / f"{unit}.ipynb")
+    return source, grading.solved_copy(release, source)
+
+
+def _scores(sub, source) -> dict[str, float]:
+    run = verdict.run_graded(sub, limits=LIMITS, trusted=source)
+    assert run.status == "ok", run.reason
+    return {gid: s.score for gid, s in grading.score_notebook(run.nb).items()}
+
+
+def _rounds(answers: list[dict]) -> list[list[dict]]:
+    per_cell: dict[str, list[dict]] = {}
+    for a in answers:
+        per_cell.setdefault(a["cell"], []).append(a)
+    return [[a[k] for a in per_cell.values() if k < len(a)] for k in range(max(map(len, per_cell.values()), default=0))]
+
+
+CONVERTED = [u for u in grading.assignments(REPO)
+             if verdict.grader_mode(grading.read_notebook(REPO / grading.SOLUTIONS_DIR / u / f"{u}.ipynb"))]
+
+
+@pytest.mark.parametrize("unit", sorted(DISHONEST))
+def test_units_in_the_dishonest_set_are_graded_by_the_grader(unit):
+    assert unit in CONVERTED, f"{unit} has dishonest cases but its notebook does not ask for grader-side verdicts"
+
+
+@pytest.mark.parametrize("unit", [u for u in CONVERTED if (WRONG_DIR / f"{u}.py").exists()])
+def test_wrong_and_right_answers_score_as_planned(unit):
+    source, solved = _notebooks(unit)
+    full = grading.auto_grade_cells(source)
+    assert _scores(solved, source) == full, "the solution must get full marks"
+    path = WRONG_DIR / f"{unit}.py"
+    failures = []
+    for kind, answers in (("wrong", grading.load_wrong_answers(path)), ("right", grading.load_right_answers(path))):
+        for k, batch in enumerate(_rounds(answers)):
+            sub = solved
+            for a in batch:
+                sub = grading.replace_cell(sub, a["cell"], a["source"])
+            lost = {gid for a in batch for gid in a.get("fails", [])}
+            want = {gid: (0.0 if gid in lost else pts) for gid, pts in full.items()}
+            got = _scores(sub, source)
+            if got != want:
+                diff = {gid: (got.get(gid), want[gid]) for gid in want if got.get(gid) != want[gid]}
+                failures.append(f"{kind} round {k} ({', '.join(a['cell'] for a in batch)}): got/planned {diff}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("unit", sorted(DISHONEST))
+def test_dishonest_answers_score_nothing(unit):
+    source, solved = _notebooks(unit)
+    sub, lost = solved, set()
+    for cell, (text, tasks) in DISHONEST[unit].items():
+        if "tinyqnn" in text and not protections().namespaces:
+            continue  # tinyqnn's own versions are hidden only with namespaces
+        sub = grading.replace_cell(sub, cell, text)
+        lost |= set(tasks)
+    got = _scores(sub, source)
+    assert all(got[gid] == 0.0 for gid in lost), got
+    # the same submission with its tests in its own kernel (as nbgrader runs them) is fooled: the cases have teeth
+    plain = sandbox.run_notebook(sub, limits=LIMITS)
+    fooled = {gid: s.score for gid, s in grading.score_notebook(plain.nb).items()}
+    assert all(fooled[gid] > 0 for gid in lost), fooled
