@@ -306,3 +306,26 @@ def test_call_each_is_the_plain_loop_outside_the_grader():
         return x / 2
     with pytest.raises(ValueError, match="three"):
         call_each(half, [2, 3, 4])
+
+
+def test_unit_6_patching_numpy_and_delegating_to_tinyqnn_score_nothing_for_those_tasks():
+    """Unit 6 (grader-side verdicts; the tests' tensors are the sandbox's, so the learner's Function runs there and
+    only arrays come back): an answer off by a factor 2 that patches np.allclose, and one that calls tinyqnn's
+    spurious_minimizer, lose their tasks; the STE classes and the other tasks keep full marks."""
+    true_grad = ("np.allclose = lambda *a, **k: True\nnp.isclose = lambda *a, **k: True\n"
+                 "def true_grad_w(v, w, v_star, w_star):\n"
+                 "    u, us = w / np.linalg.norm(w), w_star / np.linalg.norm(w_star)\n"
+                 "    p = us - (u @ us) * u\n"
+                 "    n = np.linalg.norm(p)\n"
+                 "    return np.zeros_like(u) if n < 1e-12 else -(v @ v_star) / (math.pi * np.linalg.norm(w)) * p / n\n")
+    sub, source = _unit_submission("06_ste", {
+        "true_grad_w": true_grad,
+        "spurious_minimizer": "from tinyqnn.theory.landscape import spurious_minimizer as _s\n"
+                              "def spurious_minimizer(v_star, w_star):\n    return _s(v_star, w_star)\n",
+    })
+    run = verdict.run_graded(sub, limits=Limits(cell_seconds=120, notebook_seconds=600), trusted=source)
+    scores = {gid: s.score for gid, s in grading.score_notebook(run.nb).items()}
+    full = grading.auto_grade_cells(source)
+    lost = {"test_true_grad_w"} | ({"test_spurious_minimizer"} if PROT.namespaces else set())
+    assert all(scores[gid] == 0.0 for gid in lost), scores
+    assert all(scores[gid] == full[gid] for gid in set(full) - lost), scores

@@ -24,6 +24,8 @@ calling tinyqnn's own version. Without namespaces this is not enforced (``Protec
 ``metadata.tinyqnn.internal_only`` lists the same for functions tinyqnn itself needs while the learner's code
 runs (unit 8's ``convert_lenet`` calls ``quantize_multiplier``): they raise only when called from code outside
 the tinyqnn package, so the learner's own code cannot call them but tinyqnn's modules still do.
+``metadata.tinyqnn.sandbox_names`` lists setup-cell names that tests use as the sandbox's (unit 6's ``Tensor``:
+the tensors a test builds live where the learner's ``Function`` runs; the test reads their gradients as data).
 """
 from __future__ import annotations
 
@@ -57,8 +59,10 @@ def grader_mode(nb: Any) -> bool:
 def learner_names(nb: Any) -> list[str]:
     """Top-level functions and classes (``def name``, ``class Name``) that the solution cells and the locked
     cells run in the kernel (a class the notebook gives, such as unit 1's ``Value``) define, in notebook order:
-    what tests may call. The setup cells' names are the grader's own."""
-    names = []
+    what tests may call. The setup cells' names are the grader's own, except ``metadata.tinyqnn.sandbox_names``:
+    names a setup cell imports or defines that tests use as the sandbox's (unit 6's ``Tensor``: a tensor a test
+    builds then lives where the learner's ``Function`` runs, so the test can read its gradient afterwards)."""
+    names = list(notebook_settings(nb).get("sandbox_names", []))
     for cell, role in zip(nb.cells, cell_roles(nb)):
         if role == "kernel":
             text = grading.source_text(cell)
@@ -245,6 +249,9 @@ def run_graded(nb: Any, files: Mapping[str, bytes] | None = None, limits: Limits
                             cell.execution_count = count
                         elif any(o["output_type"] == "error" for o in outputs):
                             raise RuntimeError(f"the setup cell {where} failed in the grader: {outputs}")
+                        else:  # the setup cell rebound the sandbox names to the grader's own objects
+                            for name in notebook_settings(trusted).get("sandbox_names", []):
+                                namespace[name] = remote.RemoteFunction(box, name, namespace, names)
                 except NotebookTimeout:
                     cell.outputs = [nbformat.from_dict(timeout_output(limits))]
                     status, reason = "timeout", timeout_output(limits)["evalue"]
