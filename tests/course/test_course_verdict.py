@@ -195,6 +195,27 @@ def test_redacted_source_keeps_signature_and_docstring(tmp_path):
             cls()
 
 
+def test_an_internal_only_function_raises_for_the_learner_and_works_for_tinyqnn(tmp_path):
+    """``metadata.tinyqnn.internal_only``: the body stays, behind a guard on the caller's code object."""
+    import os
+
+    import tinyqnn
+
+    path = tmp_path / "m.py"
+    path.write_text('def f(x):\n    """doc"""\n    return x + 1\n\n\ndef g(y):\n    return f(y)\n')
+    text = verdict.redacted_source(path, [], internal=["f"])
+    ns: dict = {}
+    inside = os.path.join(os.path.dirname(tinyqnn.__file__), "fixedpoint", "m.py")  # as if tinyqnn's own module
+    exec(compile(text, inside, "exec"), ns)
+    assert ns["f"].__doc__ == "doc" and ns["g"](1) == 2  # tinyqnn's own caller g still gets f's result
+    with pytest.raises(NotImplementedError, match="not available while grading"):
+        ns["f"](1)  # called from here, outside the package
+    lookalike: dict = {}
+    exec(compile(text, os.path.dirname(tinyqnn.__file__) + "_copy/m.py", "exec"), lookalike)
+    with pytest.raises(NotImplementedError):
+        lookalike["g"](1)  # a folder whose name only starts like the package's is outside it
+
+
 def test_a_real_unit_delegating_and_patching_scores_nothing_for_those_tasks():
     """Unit 9 as shipped (grader-side verdicts, tinyqnn's gradient functions unavailable): an answer that calls
     tinyqnn's clip_gradient and one that patches np.allclose and builtins lose their tasks; independent tasks keep
@@ -244,3 +265,86 @@ def test_grader_side_cells_run_in_quick_mode_as_the_kernel_does(monkeypatch):
     from tinyqnn.course import quick_mode
 
     assert not quick_mode()  # and only there
+
+
+def _unit_submission(unit: str, answers: dict[str, str]):
+    source = grading.read_notebook(grading.repo_root() / grading.SOLUTIONS_DIR / unit / f"{unit}.ipynb")
+    release = grading.read_notebook(grading.repo_root() / grading.EXERCISES_DIR / unit / f"{unit}.ipynb")
+    sub = grading.solved_copy(release, source)
+    for gid, text in answers.items():
+        sub = grading.replace_cell(sub, gid, text)
+    return sub, source
+
+
+def test_unit_8_delegating_to_tinyqnn_and_patching_numpy_scores_nothing_for_those_tasks():
+    """Unit 8 (grader-side verdicts; tinyqnn's fixed-point functions unavailable to the learner's code, those that
+    convert_lenet and predict need still working for tinyqnn itself): answers that call tinyqnn's wrap,
+    quantize_multiplier, multiply_by_quantized_multiplier or run_integer_report, and one that patches
+    np.array_equal, lose their tasks; the other tasks (lenet_agreement runs tinyqnn's converter) keep full marks."""
+    sub, source = _unit_submission("08_fixed_point", {
+        "wrap": "from tinyqnn.fixedpoint import wrap as _w\n"
+                "def wrap(x, bits, signed=True):\n    return _w(x, bits, signed)\n",
+        "quantize_multiplier": "def quantize_multiplier(real_multiplier):\n"
+                               "    m0, shift = fp.quantize_multiplier(np.array([real_multiplier]))\n"
+                               "    return int(m0[0]), int(shift[0])\n",
+        "multiply_by_quantized_multiplier": "def multiply_by_quantized_multiplier(x, quantized_multiplier, shift):\n"
+                                            "    return np.asarray(fp.multiply_by_quantized_multiplier(x, quantized_multiplier, shift))\n",
+        "rounding_divide_by_pot": "np.array_equal = lambda *a, **k: True\nnp.allclose = lambda *a, **k: True\n"
+                                  "def rounding_divide_by_pot(x, exponent):\n"
+                                  "    return np.asarray(x) >> np.asarray(exponent)\n",
+        "lenet_agreement": "from tinyqnn.fixedpoint.report import run_integer_report\n"
+                           "def lenet_agreement(model, dataset, weight_bits=8):\n"
+                           "    r = run_integer_report(model, dataset, weight_bits=weight_bits, per_channel=True)\n"
+                           "    return {k: r[k] for k in ('fake_quant', 'integer', 'agreement')}\n",
+    })
+    run = verdict.run_graded(sub, limits=Limits(cell_seconds=120, notebook_seconds=600), trusted=source)
+    scores = {gid: s.score for gid, s in grading.score_notebook(run.nb).items()}
+    full = grading.auto_grade_cells(source)
+    delegated = {"test_wrap", "test_quantize_multiplier", "test_multiply_by_quantized_multiplier",
+                 "test_lenet_agreement"}
+    lost = {"test_rounding_divide_by_pot"} | (delegated if PROT.namespaces else set())
+    assert all(scores[gid] == 0.0 for gid in lost), scores
+    for gid in ("test_accumulate", "test_saturating_rounding_doubling_high_mul", "test_int_linear"):
+        assert scores[gid] == full[gid], scores
+    if not PROT.namespaces:
+        return
+    # the same answers written by hand (no tinyqnn) keep their points: the guard stops only tinyqnn's versions
+    honest, _ = _unit_submission("08_fixed_point", {})
+    run = verdict.run_graded(honest, limits=Limits(cell_seconds=120, notebook_seconds=600), trusted=source)
+    assert {gid: s.score for gid, s in grading.score_notebook(run.nb).items()} == full
+
+
+def test_call_each_is_the_plain_loop_outside_the_grader():
+    from tinyqnn.course import call_each
+
+    assert call_each(lambda a, b=0: a + b, [1, (2, 3), np.float64(4.5)]) == [1, 5, 4.5]
+
+    def half(x):
+        if x == 3:
+            raise ValueError("three")
+        return x / 2
+    with pytest.raises(ValueError, match="three"):
+        call_each(half, [2, 3, 4])
+
+
+def test_unit_6_patching_numpy_and_delegating_to_tinyqnn_score_nothing_for_those_tasks():
+    """Unit 6 (grader-side verdicts; the tests' tensors are the sandbox's, so the learner's Function runs there and
+    only arrays come back): an answer off by a factor 2 that patches np.allclose, and one that calls tinyqnn's
+    spurious_minimizer, lose their tasks; the STE classes and the other tasks keep full marks."""
+    true_grad = ("np.allclose = lambda *a, **k: True\nnp.isclose = lambda *a, **k: True\n"
+                 "def true_grad_w(v, w, v_star, w_star):\n"
+                 "    u, us = w / np.linalg.norm(w), w_star / np.linalg.norm(w_star)\n"
+                 "    p = us - (u @ us) * u\n"
+                 "    n = np.linalg.norm(p)\n"
+                 "    return np.zeros_like(u) if n < 1e-12 else -(v @ v_star) / (math.pi * np.linalg.norm(w)) * p / n\n")
+    sub, source = _unit_submission("06_ste", {
+        "true_grad_w": true_grad,
+        "spurious_minimizer": "from tinyqnn.theory.landscape import spurious_minimizer as _s\n"
+                              "def spurious_minimizer(v_star, w_star):\n    return _s(v_star, w_star)\n",
+    })
+    run = verdict.run_graded(sub, limits=Limits(cell_seconds=120, notebook_seconds=600), trusted=source)
+    scores = {gid: s.score for gid, s in grading.score_notebook(run.nb).items()}
+    full = grading.auto_grade_cells(source)
+    lost = {"test_true_grad_w"} | ({"test_spurious_minimizer"} if PROT.namespaces else set())
+    assert all(scores[gid] == 0.0 for gid in lost), scores
+    assert all(scores[gid] == full[gid] for gid in set(full) - lost), scores

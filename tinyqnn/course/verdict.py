@@ -21,6 +21,11 @@ A notebook without the opt-in runs entirely in the sandboxed kernel, as nbgrader
 that the tasks ask the learner to write: in the sandbox (with namespaces) their source files are replaced by
 copies where those functions raise, and their bytecode caches are hidden, so a task cannot be passed by
 calling tinyqnn's own version. Without namespaces this is not enforced (``Protections`` says so).
+``metadata.tinyqnn.internal_only`` lists the same for functions tinyqnn itself needs while the learner's code
+runs (unit 8's ``convert_lenet`` calls ``quantize_multiplier``): they raise only when called from code outside
+the tinyqnn package, so the learner's own code cannot call them but tinyqnn's modules still do.
+``metadata.tinyqnn.sandbox_names`` lists setup-cell names that tests use as the sandbox's (unit 6's ``Tensor``:
+the tensors a test builds live where the learner's ``Function`` runs; the test reads their gradients as data).
 """
 from __future__ import annotations
 
@@ -54,8 +59,10 @@ def grader_mode(nb: Any) -> bool:
 def learner_names(nb: Any) -> list[str]:
     """Top-level functions and classes (``def name``, ``class Name``) that the solution cells and the locked
     cells run in the kernel (a class the notebook gives, such as unit 1's ``Value``) define, in notebook order:
-    what tests may call. The setup cells' names are the grader's own."""
-    names = []
+    what tests may call. The setup cells' names are the grader's own, except ``metadata.tinyqnn.sandbox_names``:
+    names a setup cell imports or defines that tests use as the sandbox's (unit 6's ``Tensor``: a tensor a test
+    builds then lives where the learner's ``Function`` runs, so the test can read its gradient afterwards)."""
+    names = list(notebook_settings(nb).get("sandbox_names", []))
     for cell, role in zip(nb.cells, cell_roles(nb)):
         if role == "kernel":
             text = grading.source_text(cell)
@@ -136,15 +143,16 @@ def run_in_grader(source: str, namespace: dict, where: str) -> list[dict]:
 
 # ------------------------------------------------------------------------------------------ redaction
 
-def redacted_source(path: Path, names: list[str]) -> str:
+def redacted_source(path: Path, names: list[str], internal: list[str] = ()) -> str:
     """The module's source with each named top-level function's body replaced by a ``raise`` (a class's body by
-    an ``__init__`` that raises)."""
+    an ``__init__`` that raises); the functions in ``internal`` keep their body behind a guard that raises unless
+    the caller's code lies in the tinyqnn package."""
     text = path.read_text(encoding="utf-8")
     tree = ast.parse(text)
     lines = text.splitlines(keepends=True)
     found = set()
     for node in sorted((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-                        and n.name in names), key=lambda n: n.lineno, reverse=True):
+                        and n.name in (*names, *internal)), key=lambda n: n.lineno, reverse=True):
         found.add(node.name)
         body_start = node.body[0].lineno - 1
         if isinstance(node.body[0], ast.Expr) and isinstance(getattr(node.body[0], "value", None), ast.Constant):
@@ -154,8 +162,14 @@ def redacted_source(path: Path, names: list[str]) -> str:
                 f"the task asks you to write it\")\n")
         if isinstance(node, ast.ClassDef):  # a class: it cannot be made (nor subclassed into a working one)
             stub = f"{indent}def __init__(self, *args, **kwargs):\n    {stub}"
-        lines[body_start:node.end_lineno] = [stub]
-    missing = sorted(set(names) - found)
+            lines[body_start:node.end_lineno] = [stub]
+        elif node.name in internal:  # the caller's code object, not its module name: a learner's cell is not in tinyqnn
+            guard = ("if not __import__('sys')._getframe(1).f_code.co_filename.startswith("
+                     "__import__('os').path.join(__import__('os').path.dirname(__import__('sys').modules['tinyqnn'].__file__), '')):")
+            lines[body_start:body_start] = [f"{indent}{guard}\n", f"{indent}    {stub.lstrip()}"]
+        else:
+            lines[body_start:node.end_lineno] = [stub]
+    missing = sorted((set(names) | set(internal)) - found)
     if missing:
         raise ValueError(f"{path}: no top-level function or class {', '.join(missing)} to make unavailable")
     return "".join(lines)
@@ -165,19 +179,20 @@ def redactions(nb: Any) -> dict[Path, str]:
     """source file -> redacted text, for ``metadata.tinyqnn.unavailable`` of ``nb``."""
     import importlib.util
 
-    per_module: dict[str, list[str]] = {}
-    for item in notebook_settings(nb).get("unavailable", []):
-        module, _, name = item.partition(":")
-        if not module.startswith("tinyqnn.") or not name:
-            raise ValueError(f"metadata.tinyqnn.unavailable entry {item!r}: expected 'tinyqnn.module:function'")
-        per_module.setdefault(module, []).append(name)
+    per_module: dict[str, tuple[list[str], list[str]]] = {}
+    for key, slot in (("unavailable", 0), ("internal_only", 1)):
+        for item in notebook_settings(nb).get(key, []):
+            module, _, name = item.partition(":")
+            if not module.startswith("tinyqnn.") or not name:
+                raise ValueError(f"metadata.tinyqnn.{key} entry {item!r}: expected 'tinyqnn.module:function'")
+            per_module.setdefault(module, ([], []))[slot].append(name)
     out = {}
-    for module, names in per_module.items():
+    for module, (names, internal) in per_module.items():
         spec = importlib.util.find_spec(module)
         if spec is None or not spec.origin:
-            raise ValueError(f"metadata.tinyqnn.unavailable: no module {module}")
+            raise ValueError(f"metadata.tinyqnn: no module {module}")
         path = Path(spec.origin)
-        out[path] = redacted_source(path, names)
+        out[path] = redacted_source(path, names, internal)
     return out
 
 
@@ -223,7 +238,8 @@ def run_graded(nb: Any, files: Mapping[str, bytes] | None = None, limits: Limits
                 cell.source = grading.source_text(source_cell)
     redact = redactions(trusted) if protections().namespaces else {}
     notes = []
-    if notebook_settings(trusted).get("unavailable") and not protections().namespaces:
+    settings = notebook_settings(trusted)
+    if (settings.get("unavailable") or settings.get("internal_only")) and not protections().namespaces:
         notes.append("tinyqnn's own versions of the graded functions are NOT hidden here (no user namespaces)")
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -260,6 +276,9 @@ def run_graded(nb: Any, files: Mapping[str, bytes] | None = None, limits: Limits
                             cell.execution_count = count
                         elif any(o["output_type"] == "error" for o in outputs):
                             raise RuntimeError(f"the setup cell {where} failed in the grader: {outputs}")
+                        else:  # the setup cell rebound the sandbox names to the grader's own objects
+                            for name in notebook_settings(trusted).get("sandbox_names", []):
+                                namespace[name] = remote.RemoteFunction(box, name, namespace, names)
                 except NotebookTimeout:
                     cell.outputs = [nbformat.from_dict(timeout_output(limits))]
                     status, reason = "timeout", timeout_output(limits)["evalue"]
