@@ -170,16 +170,21 @@ def test_a_learner_object_that_lies_about_equality_or_its_array_decides_nothing(
 def test_functions_the_test_passes_travel_by_value_and_stand_ins_are_called_back(ns):
     grader(ns, "calls = []\n"
                "def f(v):\n    calls.append(1)\n    return float(np.sum(v ** 3))\n"
+               "class Cube:\n    def __call__(self, v):\n        return float(np.sum(v ** 3))\n"
                "g = gradient_check(f, np.array([1.0, -2.0, 0.5]))\n"
-               "h = gradient_check(lambda v: float(v[0] * v[1]), [3.0, 4.0])\n")
+               "h = gradient_check(lambda v: float(v[0] * v[1]), [3.0, 4.0])\n"
+               "k = gradient_check(Cube(), np.array([1.0, -2.0, 0.5]))\n")
     assert np.allclose(ns["g"], [3.0, 12.0, 0.75], atol=1e-6) and np.allclose(ns["h"], [4.0, 3.0], atol=1e-6)
-    assert ns["calls"] == []  # by value: f ran in the sandbox (on its own copy of calls)
+    assert np.allclose(ns["k"], ns["g"])  # an object of a class the test defined: the class travels by value
+    # f records its calls in the test's list: it is called back, so the test sees every evaluation (a copy sent
+    # by value would have recorded them in the sandbox, and a test checking them would fail a right answer)
+    assert len(ns["calls"]) >= 3, ns["calls"]
     # a function holding proxies: the learner's fill_grads walks the nodes in the order it gives
     grader(ns, "p, q = Node(1.0), Node(2.0)\nr = link(p, q)\n"
                "fill_grads(r, lambda root: [root, p, q])\n")
     assert (ns["r"].grad, ns["p"].grad, ns["q"].grad) == (0.0, 1.0, 2.0)
     # a stand-in bound to a learner's name runs here, and may call the learner's code again (nested)
-    grader(ns, "_mine = square\n"
+    grader(ns, "calls.clear()\n_mine = square\n"
                "def square(v):\n    calls.append(v)\n    return link(Node(v)).data ** 2\n"
                "try:\n    total = sum_squares([1.0, 3.0])\nfinally:\n    square = _mine\n")
     assert ns["total"] == 10.0 and ns["calls"] == [1.0, 3.0]

@@ -6,8 +6,9 @@ through the sandbox worker, which relays each message over one loopback socket (
 Grader -> sandbox (the sandbox may unpickle what the grader sends, never the reverse): a request is a JSON
 tree plus an ``.npz`` archive for arrays; any other value travels pickled, with two exceptions resolved by
 persistent ids: a ``RemoteObject`` stands for the sandbox object it proxies; a function the test defined (module
-``__grader__``) travels by value (cloudpickle: it runs in the sandbox, so a large array it is called on does not
-travel); a stand-in helper the test binds to a learner's name stays in the grader and the sandbox gets a stub
+``__grader__``), or a class it defined, travels by value (cloudpickle: it runs in the sandbox, so a large array
+it is called on does not travel), unless it reads a list, dict or set of the test (it records its calls there:
+it is called back, so the test sees them); a stand-in helper the test binds to a learner's name stays in the grader and the sandbox gets a stub
 that calls it back (so it behaves exactly as in the grader, ``id`` and all; its arguments come back as data or
 handles).
 
@@ -461,6 +462,27 @@ def _type_name(obj: Any) -> str:
 
 # ------------------------------------------------------------------------------------------ grader side
 
+def _keeps_grader_state(fn: Any) -> bool:
+    """Whether a test's function reads a list, dict or set of the grader (global or closed over): a copy sent by
+    value would record into the sandbox's copy, so such a function stays in the grader and is called back."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return False
+    names, stack = set(), [code]
+    while stack:
+        c = stack.pop()
+        names |= set(c.co_names)
+        stack += [k for k in c.co_consts if isinstance(k, type(code))]
+    g = getattr(fn, "__globals__", {})
+    values = [g[n] for n in names if n in g]
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            values.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            pass
+    return any(isinstance(v, (list, dict, set, bytearray)) for v in values)
+
+
 class RemoteError(Exception):
     """Stands for an exception type the grader does not have under that name."""
 
@@ -508,8 +530,12 @@ class Channel:
             return ("ref", target["ref"]) if isinstance(target, dict) else ("name", target)
         if isinstance(obj, _GraderSide):
             return ("callback", self.key(obj.fn))
-        if (obj is not inside and inside is None and callable(obj) and not isinstance(obj, type)
+        if (obj is not inside and inside is None and callable(obj)
                 and getattr(obj, "__module__", None) == self.grader_module):
+            if isinstance(obj, type):  # a class the test defined (an STE to hand the learner's code): by value
+                return ("value", self.by_value(obj))
+            if _keeps_grader_state(obj):  # it records its calls in the test's list/dict: the test must see them
+                return ("callback", self.key(obj))
             try:
                 return ("value", self.by_value(obj))
             except Exception:  # noqa: BLE001  (a lock, a generator...: it runs here instead)
