@@ -523,8 +523,9 @@ class Channel:
 
     def persistent_id(self, obj: Any, inside: Any = None) -> Any:
         """How an object of a request travels: a proxy as its handle (or the learner's name), a stand-in helper
-        as a call-back, a function the test defined by value (cloudpickle; it runs in the sandbox, on what the
-        learner's code passes it) or, if it cannot be pickled, as a call-back; anything else pickled."""
+        as a call-back, a function or class the test defined by value (cloudpickle; it runs in the sandbox, on
+        what the learner's code passes it) unless it keeps state in the test or cannot be pickled (then as a
+        call-back); anything else pickled."""
         if isinstance(obj, RemoteObject):
             target = object.__getattribute__(obj, "_target")
             return ("ref", target["ref"]) if isinstance(target, dict) else ("name", target)
@@ -532,8 +533,6 @@ class Channel:
             return ("callback", self.key(obj.fn))
         if (obj is not inside and inside is None and callable(obj)
                 and getattr(obj, "__module__", None) == self.grader_module):
-            if isinstance(obj, type):  # a class the test defined (an STE to hand the learner's code): by value
-                return ("value", self.by_value(obj))
             if _keeps_grader_state(obj):  # it records its calls in the test's list/dict: the test must see them
                 return ("callback", self.key(obj))
             try:
