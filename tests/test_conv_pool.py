@@ -430,3 +430,40 @@ def test_against_torch(rng):
             c.backward(g)
             np.testing.assert_allclose(c.data, a.detach().numpy(), rtol=1e-12, atol=1e-12)
             np.testing.assert_allclose(oo.grad.data, tt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kw, w", [(3, 8), (3, 1), (3, 2), (1, 5), (5, 6), (5, 2)])
+@pytest.mark.parametrize("block_bytes", [1, 10**9])
+def test_row_blocks_shifted_copy_equals_the_definition(kw, w, block_bytes, rng, monkeypatch):
+    """Narrow "same"-width maps copy each kernel offset as one shifted run per plane and zero the
+    wrapped-around columns: the rows equal rows[n, (c, j), (y, o)] = x_pad[n, c, y, o + j] (built here
+    from np.pad), for contiguous inputs (shifted path) and non-contiguous views (row-by-row path)."""
+    import tinyqnn.nn.ops.conv as conv_ops
+
+    monkeypatch.setattr(conv_ops, "BLOCK_BYTES", block_bytes)
+    pw = kw // 2
+    base = rng.standard_normal((5, 2, 4, w))
+    # the second: the same values in a column-major (H, W) layout, which the row-by-row copy must take
+    for x in (base, np.ascontiguousarray(base.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)):
+        assert x.flags.c_contiguous == (x is base) or w == 1
+        x_pad = np.pad(x, ((0, 0), (0, 0), (1, 1), (pw, pw)))
+        expected = np.stack([x_pad[:, :, :, j : j + w] for j in range(kw)], axis=2).reshape(5, 2 * kw, -1)
+        for shifted in (True, False):
+            monkeypatch.setattr(conv_ops, "SHIFTED_COPY_MAX_WIDTH", 10**9 if shifted else 0)
+            got = np.concatenate([rows.copy() for _, _, rows in conv_ops.row_blocks(x, kw, 1, w, (1, pw))])
+            np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("shifted", [True, False])
+def test_conv2d_per_row_path_gradients_with_shifted_copies(shifted, rng, monkeypatch):
+    """The per-kernel-row path (forward, dW and the dx correlation) on a narrow "same" map, with the
+    shifted copies on and off: forward against the loop reference, gradients against central differences."""
+    import tinyqnn.nn.ops.conv as conv_ops
+
+    monkeypatch.setattr(conv_ops, "MIN_ROW_DEPTH", 1)
+    monkeypatch.setattr(conv_ops, "BLOCK_BYTES", 600)
+    monkeypatch.setattr(conv_ops, "SHIFTED_COPY_MAX_WIDTH", 10**9 if shifted else 0)
+    x, w = rng.standard_normal((3, 2, 5, 6)), rng.standard_normal((3, 2, 3, 3))
+    out = F.conv2d(Tensor(x), Tensor(w), padding=1)
+    np.testing.assert_allclose(out.data, reference_conv2d(x, w, None, (1, 1), (1, 1)), rtol=1e-10, atol=1e-10)
+    assert gradcheck(lambda x, w: F.conv2d(x, w, padding=1), x, w)

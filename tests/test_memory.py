@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import platform
 
+import numpy as np
 import pytest
 
 from tinyqnn.engine.memory import keep_freed_memory
@@ -67,3 +68,19 @@ def test_buffer_pool_reuses_a_block_only_when_no_view_of_it_is_left():
     small = buffers.empty(8, np.float64)
     assert small.base is None  # small arrays come from NumPy itself
     assert buffers.zeros(shape).sum() == 0 and buffers.empty(shape, np.int8).dtype == np.int8
+
+
+def test_zeros_view_is_read_only_zeros_of_any_shape_and_relu_keeps_nan():
+    """The shared zeros ReLU runs against: right shape and dtype, all zero, not writable (a write would
+    change every later ReLU), grown when a larger block is asked for; max against it keeps NaN."""
+    from tinyqnn.engine import buffers
+
+    for shape, dtype in (((3, 4), np.float32), (5, np.float64), ((2, 1 << 17), np.float32), ((0, 3), np.float32)):
+        z = buffers.zeros_view(shape, dtype)
+        assert z.shape == ((shape,) if isinstance(shape, int) else shape) and z.dtype == dtype
+        assert not z.any() and not z.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            z[...] = 1
+    a = np.array([-1.0, np.nan, 2.0, -0.0], dtype=np.float32)
+    out = np.maximum(a, buffers.zeros_view(a.shape, a.dtype))
+    assert np.isnan(out[1]) and out[0] == 0 and out[2] == 2

@@ -392,3 +392,20 @@ def test_batch_norm_residual_shape_errors(rng):
         F.batch_norm(x, None, None, training=True, residual=Tensor(rng.standard_normal((2, 5, 3, 3))))
     with pytest.raises(ValueError, match="stride 1"):
         F.batch_norm(x, None, None, training=True, residual=Tensor(rng.standard_normal((2, 4, 6, 6))))
+
+
+@pytest.mark.parametrize("dot_min_length", [1, 10**9])
+def test_batch_norm_channel_sums_by_blas_dots_and_by_einsum(dot_min_length, rng, monkeypatch):
+    """Both ways of summing a * b per channel (BLAS dot products per row, einsum) agree with a float64 sum,
+    and the fused batch norm's gradients through either stay right (central differences)."""
+    import tinyqnn.nn.ops.normalization as bn_ops
+
+    monkeypatch.setattr(bn_ops, "DOT_MIN_LENGTH", dot_min_length)
+    a, b = rng.standard_normal((3, 4, 300)).astype(np.float32), rng.standard_normal((3, 4, 300)).astype(np.float32)
+    expected = (a.astype(np.float64) * b).sum(axis=(0, 2))
+    np.testing.assert_allclose(bn_ops.channel_sum(a, b), expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(bn_ops.channel_sum(a), a.astype(np.float64).sum(axis=(0, 2)), rtol=1e-4, atol=1e-4)
+    x, r = rng.standard_normal((3, 2, 4, 5)), rng.standard_normal((3, 2, 4, 5))
+    wb = rng.standard_normal(2), rng.standard_normal(2)
+    assert gradcheck(lambda x, r, w, b: F.batch_norm(x, None, None, w, b, training=True, residual=r, relu=True),
+                     x, r, *wb)

@@ -157,3 +157,43 @@ def test_quantized_resnet_checkpoint_rebuilds(tmp_path, rng):
     x = Tensor(rng.standard_normal((2, 1, 28, 28)).astype(np.float32))
     model.eval(), again.eval()
     np.testing.assert_array_equal(model(x).data, again(x).data)
+
+
+def test_training_steps_on_the_fast_paths_match_a_float64_reference_on_the_plain_ones(rng, monkeypatch):
+    """Three SGD steps of a small ResNet in float32 on the fast paths (per-kernel-row convolutions with
+    shifted copies, fused batch norm + shortcut + ReLU, BLAS channel sums) reach the losses and parameters
+    of the same steps in float64 on the plain paths (full im2col, row-by-row copies, einsum sums, separate
+    modules): the speed work changes no result beyond float32 rounding."""
+    import tinyqnn.nn.functional as F
+    import tinyqnn.nn.ops.conv as conv_ops
+    import tinyqnn.nn.ops.normalization as bn_ops
+    from tinyqnn import optim
+
+    tq.manual_seed(5)
+    fast = ResNetCIFAR(num_blocks=1, widths=(12, 16, 16), in_channels=3, num_classes=4)  # C*KW = 36: per-row path
+    plain = ResNetCIFAR(num_blocks=1, widths=(12, 16, 16), in_channels=3, num_classes=4, dtype=np.float64)
+    plain.load_state_dict(fast.state_dict())
+    for m in plain.modules():
+        if isinstance(m, nn.BatchNorm2d):  # a hook turns the fusion off
+            m.register_forward_hook(lambda mod, args, out: None)
+    x, y = rng.standard_normal((6, 3, 12, 12)), rng.integers(0, 4, 6)
+    initial = [p.data.astype(np.float64) for p in plain.parameters()]
+    settings = {"fast": {"MIN_ROW_DEPTH": 32, "SHIFTED_COPY_MAX_WIDTH": 16, "DOT_MIN_LENGTH": 1},
+                "plain": {"MIN_ROW_DEPTH": 10**9, "SHIFTED_COPY_MAX_WIDTH": 0, "DOT_MIN_LENGTH": 10**9}}
+    results = {}
+    for name, model, dtype in (("fast", fast, np.float32), ("plain", plain, np.float64)):
+        for key, value in settings[name].items():
+            monkeypatch.setattr(bn_ops if key == "DOT_MIN_LENGTH" else conv_ops, key, value)
+        opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        losses = []
+        for _ in range(3):
+            loss = F.cross_entropy(model(Tensor(x.astype(dtype))), Tensor(y))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.data))
+        results[name] = losses, [p.data.astype(np.float64) for p in model.parameters()]
+    np.testing.assert_allclose(results["fast"][0], results["plain"][0], rtol=1e-5)
+    for a, b in zip(results["fast"][1], results["plain"][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert all(np.abs(a - b).max() > 1e-3 for a, b in zip(results["plain"][1], initial) if a.ndim == 4)  # steps moved

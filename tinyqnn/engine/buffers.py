@@ -78,6 +78,28 @@ def empty_like(a: np.ndarray) -> np.ndarray:
     return empty(a.shape, a.dtype)
 
 
+_zeros: dict[np.dtype, np.ndarray] = {}  # dtype -> a read-only flat array of zeros, grown on demand
+
+
+def zeros_view(shape: int | tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
+    """A read-only array of zeros of ``shape`` (a view of one shared block: never write to it).
+
+    For ``np.maximum(a, zeros_view(a.shape, a.dtype))``, ReLU: against an array NumPy runs its
+    vectorised loop, against the scalar 0 a scalar one (float32: 0.12 against 0.77 ns per value
+    measured here, NumPy 2.4). Use it on cache-sized blocks: the zeros are read like any operand.
+    """
+    dtype = np.dtype(dtype)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    size = int(np.prod(shape, dtype=np.int64))
+    with _lock:
+        flat = _zeros.get(dtype)
+        if flat is None or flat.size < size:
+            flat = np.zeros(max(size, 1 << 16), dtype=dtype)
+            flat.flags.writeable = False
+            _zeros[dtype] = flat
+    return flat[:size].reshape(shape)
+
+
 def held_bytes() -> int:
     """Bytes the pool holds (in use or free)."""
     return _held

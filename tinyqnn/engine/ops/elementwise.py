@@ -238,11 +238,15 @@ class ReLU(Function):
     @staticmethod
     def forward(ctx: Context, a: np.ndarray) -> np.ndarray:
         zero, out = a.dtype.type(0), buffers.empty_like(a)
+        # max against an array of zeros, not the scalar: NumPy's vectorised loop (buffers.zeros_view)
+        def relu(x: np.ndarray, o: np.ndarray) -> None:
+            np.maximum(x, buffers.zeros_view(x.shape, x.dtype), out=o)
+
         if not ctx.needs_input_grad[0]:  # inference skips the mask: one pass instead of two
-            elementwise(lambda x, o: np.maximum(x, zero, out=o), a, out)
+            elementwise(relu, a, out)
             return out
         mask = np.empty(a.shape, dtype=bool)  # 1 for a > 0, else 0: the local derivative
-        elementwise(lambda x, o, m: (np.maximum(x, zero, out=o), np.greater(x, zero, out=m)), a, out, mask)
+        elementwise(lambda x, o, m: (relu(x, o), np.greater(x, zero, out=m)), a, out, mask)
         ctx.save_for_backward(mask)
         return out
 

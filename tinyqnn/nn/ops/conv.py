@@ -200,6 +200,10 @@ def column_blocks(x_pad: np.ndarray, kernel: tuple[int, int], stride: tuple[int,
 
 #: the per-kernel-row GEMMs have C*KW as their inner dimension; below this, BLAS runs them slowly
 MIN_ROW_DEPTH = 32
+#: ``row_blocks`` copies each kernel offset as one shifted run per plane (then zeroes the wrapped-around
+#: column) for maps at most this wide; wider rows are long enough to copy row by row (measured per
+#: ResNet-20 layer: 8 and 16 wide 1.3x and 1.1x faster shifted, 32 wide 1.1x slower)
+SHIFTED_COPY_MAX_WIDTH = 16
 
 
 def use_rows(stride: tuple[int, int], depth: int) -> bool:
@@ -229,11 +233,28 @@ def row_blocks(x: np.ndarray, kw: int, sw: int, ow: int,
         if hi > lo:
             src = lo * sw + j - pw
             spans.append((j, lo, hi, slice(src, src + (hi - lo - 1) * sw + 1, sw)))
+    # narrow maps of "same" width at stride 1 (ResNet's 3x3): each offset is x's planes shifted by j - pw,
+    # one contiguous run per plane (row by row, NumPy's loop would run on pieces of w values); the values
+    # that wrap around into the next image row land in the columns the padding should hold: zeroed
+    flat = (sw == 1 and ow == w and pw < w <= SHIFTED_COPY_MAX_WIDTH
+            and x.strides[2:] == (w * x.itemsize, x.itemsize))
     for start in range(0, n, block):
         stop = min(start + block, n)
         rows = buffer[: stop - start]
-        for j, lo, hi, cols in spans:
-            np.copyto(rows[:, :, j, ph : ph + h, lo:hi], x[start:stop, :, :, cols])
+        if flat:
+            planes = x[start:stop].reshape(stop - start, c, h * w)
+            for j in range(kw):
+                s = j - pw  # rows[..., y, o] = x[..., y, o + s]
+                target = rows[:, :, j, ph : ph + h, :]
+                flat_target = target.reshape(stop - start, c, h * w)
+                np.copyto(flat_target[:, :, max(0, -s) : h * w - max(0, s)], planes[:, :, max(0, s) : h * w - max(0, -s)])
+                if s < 0:
+                    target[..., :-s] = 0
+                elif s > 0:
+                    target[..., w - s :] = 0
+        else:
+            for j, lo, hi, cols in spans:
+                np.copyto(rows[:, :, j, ph : ph + h, lo:hi], x[start:stop, :, :, cols])
         yield start, stop, rows.reshape(stop - start, c * kw, hp * ow)
 
 

