@@ -61,6 +61,16 @@ def sample_blocks(start: int, stop: int, per_sample_bytes: int) -> Iterator[tupl
         yield lo, min(lo + step, stop)
 
 
+def as_sample(v: np.ndarray, sample_shape: tuple[int, ...]) -> np.ndarray:
+    """The per-channel vector v (C,) laid out like one sample, (1, C, ...) = sample_shape, contiguous.
+
+    Blocks combined with it run NumPy's contiguous loops instead of its per-row broadcast one (float32,
+    32x32 maps: 0.19 against 0.30 ns per value for a multiply, 0.14 against 0.27 for an add).
+    """
+    return np.ascontiguousarray(np.broadcast_to(v.reshape((1, -1) + (1,) * (len(sample_shape) - 1)),
+                                                (1, *sample_shape)))
+
+
 def check_shortcut(x_shape: tuple[int, ...], r_shape: tuple[int, ...], stride: int) -> int:
     """The first channel that the option-A shortcut of ``r_shape`` adds to; errors name both shapes."""
     n, c, *spatial = x_shape
@@ -93,7 +103,6 @@ class BatchNorm(Function):
                 eps: float = 1e-5, relu: bool = False, stride: int = 1) -> np.ndarray:
         n, c = x.shape[:2]
         m = x.size // c  # values per channel
-        shape = (1, c) + (1,) * (x.ndim - 2)  # a per-channel vector broadcast against x
         per_sample = x[0].nbytes if n else 1
         offset = None if residual is None else check_shortcut(x.shape, residual.shape, stride)
         centered = None  # x - mean (training), kept for backward
@@ -102,11 +111,12 @@ class BatchNorm(Function):
                 raise ValueError(f"batch_norm in training mode needs more than 1 value per channel, got x {x.shape}")
             mean = batch_sum(lambda a, b: channel_sum(x[a:b]), x) / m
             centered = buffers.empty(x.shape, x.dtype)
+            mean_s = as_sample(mean, x.shape[1:])
 
             def squares(a: int, b: int) -> np.ndarray:  # centre, and sum the squares while the block is cached
                 total = np.zeros(c, dtype=x.dtype)
                 for lo, hi in sample_blocks(a, b, per_sample):
-                    d = np.subtract(x[lo:hi], mean.reshape(shape), out=centered[lo:hi])
+                    d = np.subtract(x[lo:hi], mean_s, out=centered[lo:hi])
                     total += channel_sum(d, d)
                 return total
 
@@ -124,13 +134,15 @@ class BatchNorm(Function):
         src = x if centered is None else centered
         shift = (-mean * scale if bias is None else bias - mean * scale) if centered is None else bias
         out = buffers.empty(x.shape, x.dtype)
+        scale_s = as_sample(scale, x.shape[1:])
+        shift_s = None if shift is None else as_sample(shift, x.shape[1:])
 
         def affine(a: int, b: int) -> None:  # scale, shift, shortcut and ReLU on one cached block at a time
             for lo, hi in sample_blocks(a, b, per_sample):
                 o = out[lo:hi]
-                np.multiply(src[lo:hi], scale.reshape(shape), out=o)
-                if shift is not None:
-                    o += shift.reshape(shape)
+                np.multiply(src[lo:hi], scale_s, out=o)
+                if shift_s is not None:
+                    o += shift_s
                 if residual is not None:
                     o[:, offset : offset + residual.shape[1]] += _sub(residual[lo:hi], stride)
                 if relu:  # against an array of zeros: NumPy's fast loop (see buffers.zeros_view)
@@ -139,14 +151,14 @@ class BatchNorm(Function):
         split_batch(affine, n, x.size)
         # backward needs x - mean: kept in training; in evaluation rebuilt from x (only for dL/dweight)
         ctx.save_for_backward(src, None if centered is not None else mean, inv_std, scale, out if relu else None)
-        ctx.shape, ctx.training, ctx.stride, ctx.offset = shape, training, stride, offset
+        ctx.training, ctx.stride, ctx.offset = training, stride, offset
         ctx.residual_shape = None if residual is None else residual.shape
         return out
 
     @staticmethod
     def backward(ctx: Context, grad: np.ndarray):
         x, mean, inv_std, scale, out = ctx.saved_tensors  # x: x - mean itself when mean is None (training)
-        shape, training, stride, offset = ctx.shape, ctx.training, ctx.stride, ctx.offset
+        training, stride, offset = ctx.training, ctx.stride, ctx.offset
         need_x, need_w, need_b, need_r = ctx.needs_input_grad
         n, c = x.shape[:2]
         m = x.size // c
@@ -158,6 +170,7 @@ class BatchNorm(Function):
             same = stride == 1 and offset == 0 and ctx.residual_shape == grad.shape
             dres = buffers.zeros(ctx.residual_shape, grad.dtype) if not same else None
         sums_needed = need_w or need_b or (training and need_x)
+        mean_s = None if mean is None else as_sample(mean, x.shape[1:])
 
         def first_pass(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
             # per block: gm, its per-channel sum and its sum against x - mean; the shortcut's gradient
@@ -173,7 +186,7 @@ class BatchNorm(Function):
                     if mean is None:
                         sum_gc += channel_sum(g, x[lo:hi])
                     else:
-                        tmp = np.subtract(x[lo:hi], mean.reshape(shape), out=None if tmp is None else tmp[: hi - lo])
+                        tmp = np.subtract(x[lo:hi], mean_s, out=None if tmp is None else tmp[: hi - lo])
                         sum_gc += channel_sum(g, tmp)
             return sum_g, sum_gc
 
@@ -189,15 +202,15 @@ class BatchNorm(Function):
             #   dx = scale * (gm - mean(gm) - xhat * mean(gm * xhat))      (means per channel)
             #      = gm * scale - (x - mean) * k1 - k2
             # evaluation: dx = gm * scale
-            k1 = (scale * inv_std * sum_g_xhat / m).reshape(shape)
-            k2 = (scale * sum_g / m).reshape(shape)
+            scale_s, k1, k2 = (as_sample(v, x.shape[1:]) for v in (scale, scale * inv_std * sum_g_xhat / m,
+                                                                    scale * sum_g / m))
             dx = masked if masked is not None and dres is not masked else buffers.empty(grad.shape, grad.dtype)
 
             def second_pass(a: int, b: int) -> None:
                 tmp = None
                 for lo, hi in sample_blocks(a, b, per_sample):
                     d = dx[lo:hi]
-                    np.multiply(gm[lo:hi], scale.reshape(shape), out=d)
+                    np.multiply(gm[lo:hi], scale_s, out=d)
                     if training:  # x is x - mean here
                         tmp = np.multiply(x[lo:hi], k1, out=None if tmp is None else tmp[: hi - lo])
                         d -= tmp
