@@ -394,13 +394,15 @@ def test_batch_norm_residual_shape_errors(rng):
         F.batch_norm(x, None, None, training=True, residual=Tensor(rng.standard_normal((2, 4, 6, 6))))
 
 
-@pytest.mark.parametrize("dot_min_length", [1, 10**9])
-def test_batch_norm_channel_sums_by_blas_dots_and_by_einsum(dot_min_length, rng, monkeypatch):
+@pytest.mark.parametrize("dot_min_length, block_bytes", [(1, 1), (10**9, 1), (1, 10**9), (10**9, 10**9)])
+def test_batch_norm_channel_sums_by_blas_dots_and_by_einsum(dot_min_length, block_bytes, rng, monkeypatch):
     """Both ways of summing a * b per channel (BLAS dot products per row, einsum) agree with a float64 sum,
-    and the fused batch norm's gradients through either stay right (central differences)."""
+    and the fused batch norm's gradients through either stay right (central differences), in blocks of
+    one sample or of the whole batch."""
     import tinyqnn.nn.ops.normalization as bn_ops
 
     monkeypatch.setattr(bn_ops, "DOT_MIN_LENGTH", dot_min_length)
+    monkeypatch.setattr(bn_ops, "BLOCK_BYTES", block_bytes)
     a, b = rng.standard_normal((3, 4, 300)).astype(np.float32), rng.standard_normal((3, 4, 300)).astype(np.float32)
     expected = (a.astype(np.float64) * b).sum(axis=(0, 2))
     np.testing.assert_allclose(bn_ops.channel_sum(a, b), expected, rtol=1e-4, atol=1e-4)
