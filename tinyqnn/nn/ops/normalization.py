@@ -25,9 +25,11 @@ from ...engine import buffers
 from ...engine.function import Context, Function
 from ...engine.parallel import split_batch
 
-#: bytes of one block of samples: about a core's L2 cache (the fused op on ResNet-20's maps, one thread:
-#: 3-5% faster with 512 KB than with 256 KB blocks, fewer NumPy calls; no faster with larger ones)
-BLOCK_BYTES = 1 << 19
+#: bytes of one block of samples: small enough for a core's L2 cache, and each block's temporaries (a
+#: boolean mask is a quarter of it) stay below malloc's default 128 KB mmap threshold, so a library user's
+#: process does not map and fault them in afresh for every block (512 KB blocks were 3-5% faster per op,
+#: measured alone, but not in the whole step)
+BLOCK_BYTES = 1 << 18
 #: ``channel_sum(a, b)`` uses BLAS dot products for rows at least this long (measured per value: 0.21 ns
 #: against einsum's 0.29 for 32x32 maps, 0.45 against 0.34 for 8x8)
 DOT_MIN_LENGTH = 256
