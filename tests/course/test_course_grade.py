@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from test_course_verdict import CLIP, DOUBLE, PROT, assignment
-from tinyqnn.course import grade, grading, sandbox
+from tinyqnn.course import grade, grade_pool, grading, sandbox
 
 ASSIGNMENT = "01_synthetic"
 CELL_LIMIT = 5  # seconds per cell, for nbgrader and grade alike (the endless loop costs this)
@@ -102,6 +103,91 @@ def test_autograded_notebooks_and_feedback_are_nbgrader_s(courses, graded):
     proc = grading.run_nbgrader(["generate_feedback", ASSIGNMENT, "--force"], ours.path, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (ours.path / "feedback" / "correct" / ASSIGNMENT / f"{ASSIGNMENT}.html").is_file()
+
+
+def test_a_regrade_starts_the_slowest_submission_of_the_last_grading_first(courses, graded):
+    """Started last, an endless loop holds one worker for its limits while the others have nothing left to do."""
+    _, ours = courses
+    course = grade.Course.load(ours.path)
+    students = course.students(ASSIGNMENT, "*")
+    assert grade.previous_seconds(course, ASSIGNMENT, "loops") >= CELL_LIMIT  # its loop ran to the cell limit
+    order = grade.schedule(course, ASSIGNMENT, [*students, "newcomer"])
+    assert sorted(order) == sorted([*students, "newcomer"])
+    assert order[0] == "loops", order
+    # never graded: placed as a typical submission, neither first nor last
+    assert 0 < order.index("newcomer") < len(order) - 1, order
+
+
+def test_tasks_reach_the_pool_in_schedule_order_each_built_when_the_pool_asks(courses, graded, monkeypatch):
+    """The first workers start at once, not after every submission has been sanitized (a serial step)."""
+    _, ours = courses
+    built, seen = [], []
+    real_build = grade.build_task
+    monkeypatch.setattr(grade, "build_task", lambda c, a, s, *rest: built.append(s) or real_build(c, a, s, *rest))
+
+    class Stop(Exception):
+        pass
+
+    class Pool:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def results(self, tasks):
+            for task in tasks:
+                seen.append((task["student"], len(built)))
+            raise Stop  # nothing is recorded: the gradebook stays as the fixture left it
+            yield
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(grade_pool, "LocalPool", Pool)
+    with pytest.raises(Stop):
+        grade.grade(ours.path, ASSIGNMENT, force=True, jobs=2, progress=False)
+    course = grade.Course.load(ours.path)
+    assert [s for s, _ in seen] == grade.schedule(course, ASSIGNMENT, course.students(ASSIGNMENT, "*"))
+    assert [n for _, n in seen] == list(range(1, len(seen) + 1)), seen
+
+
+def test_recording_does_not_sanitize_again(courses, graded, monkeypatch):
+    """build_task sanitizes with nbgrader's preprocessors; nbgrader's Autograde would do it all again (in the
+    grader's one recording process) on a notebook that the sandboxed run then replaces."""
+    from nbgrader.preprocessors import OverwriteCells
+
+    ref, ours = courses
+    calls = []
+    real = OverwriteCells.preprocess
+    monkeypatch.setattr(OverwriteCells, "preprocess",
+                        lambda self, nb, res: calls.append(res["nbgrader"]["student"]) or real(self, nb, res))
+    outcomes = grade.grade(ours.path, ASSIGNMENT, force=True, student="partial", jobs=1, notebook_seconds=60,
+                           progress=False)
+    assert [(o.student, o.status) for o in outcomes] == [("partial", "ok")]
+    assert calls == ["partial"]
+    assert _points(ours, "partial") == _points(ref, "partial")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/environ (Linux)")
+def test_grading_workers_compute_with_one_blas_thread_unless_told(monkeypatch):
+    """N workers share the cores: each with one BLAS thread per core would spin-wait on the others'."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+
+    def worker_environment():
+        worker = grade_pool._Worker()
+        try:
+            for _ in range(200):  # empty until exec has set the new image up (Popen returns a little before)
+                data = Path(f"/proc/{worker.proc.pid}/environ").read_bytes()
+                if data:
+                    return set(data.split(b"\0"))
+                time.sleep(0.05)
+            raise AssertionError("the worker's environment stayed empty")
+        finally:
+            worker.close()
+
+    env = worker_environment()
+    assert {b"OPENBLAS_NUM_THREADS=1", b"OMP_NUM_THREADS=1", b"MKL_NUM_THREADS=1"} <= env, env
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")  # the user's explicit choice stands
+    assert b"OPENBLAS_NUM_THREADS=2" in worker_environment()
 
 
 def test_rerun_grades_only_changed_submissions_and_force_regrades(courses, graded, capsys):

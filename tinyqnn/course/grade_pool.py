@@ -42,13 +42,23 @@ def _describe_exit(code: int | None) -> str:
     return f"exited with status {code}"
 
 
+def worker_env() -> dict[str, str]:
+    """A grading worker's environment: the grader's, with BLAS pinned to one thread (or to the user's explicit
+    ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``) as the CLI pins it: N workers already share the cores, and an
+    idle OpenBLAS thread spin-waits. ``grade()`` called from Python would otherwise give each worker one BLAS
+    thread per core."""
+    blas = next((os.environ[v] for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+                 if os.environ.get(v, "").isdigit() and int(os.environ[v]) >= 1), "1")
+    return {**os.environ, "OPENBLAS_NUM_THREADS": blas, "OMP_NUM_THREADS": blas, "MKL_NUM_THREADS": blas}
+
+
 class _Worker:
     """One warm grading worker process, driven over its stdin/stdout."""
 
     def __init__(self) -> None:
         # a session of its own: Ctrl-C reaches the grader only, which then closes the pool
         self.proc = subprocess.Popen([sys.executable, "-m", "tinyqnn.course.grade_pool"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, start_new_session=True)
+                                     stdout=subprocess.PIPE, start_new_session=True, env=worker_env())
 
     def grade(self, task: dict) -> dict:
         data = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
