@@ -5,7 +5,9 @@ While grading, a function listed there keeps its body for tinyqnn's modules and 
 the learner could replace), and a file name proves nothing: ``compile(src, "<a path inside tinyqnn>", "exec")``
 makes one up. So the code object must equal one that Python compiles from that file of the package as it is on
 disk (the sandbox's copy, redactions included): the same bytecode, constants, names and line numbers. Code that
-passes is tinyqnn's own code, unchanged.
+passes is tinyqnn's own code, unchanged. And it must name the guarded function: tinyqnn code that calls whatever
+it is handed (the grading server calling the learner's ``f``, ``Module.__call__``, ``call_each``) would otherwise
+pass on a learner's ``f = tinyqnn's_function`` or ``functools.partial`` of it as its own call.
 """
 from __future__ import annotations
 
@@ -20,9 +22,13 @@ _KNOWN: dict[str, frozenset] = {}      # file -> the code objects compiled from 
 _SEEN: dict[int, types.CodeType] = {}  # id -> a code object already found genuine (kept alive: ids stay unique)
 
 
-def from_tinyqnn(code: types.CodeType) -> bool:
-    """True when ``code`` is the code of a function (or module, class body) in a file of the tinyqnn package."""
+def from_tinyqnn(code: types.CodeType, name: str | None = None) -> bool:
+    """True when ``code`` is the code of a function (or module, class body) in a file of the tinyqnn package, and
+    (given ``name``) it names that function itself (a global or attribute it reads), rather than calling a
+    function it was handed."""
     if type(code) is not types.CodeType:
+        return False
+    if name is not None and name not in code.co_names:
         return False
     if _SEEN.get(id(code)) is code:
         return True
