@@ -68,13 +68,33 @@ DISHONEST = {
                           "def mean_backward(grad, shape, axis=None, keepdims=False):\n"
                           "    return np.zeros(shape, dtype=np.asarray(grad).dtype)\n", ["test_mean_backward"]),
     },
+    "03_layers": {
+        # tinyqnn's own linear layer function and its matrix product (unavailable while grading)
+        "linear_forward": ("import tinyqnn\nimport tinyqnn.nn.functional as F\n"
+                           "def linear_forward(x, w, b):\n"
+                           "    return F.linear(tinyqnn.tensor(x), tinyqnn.tensor(w), None if b is None else tinyqnn.tensor(b)).numpy()\n",
+                           ["test_linear_forward"]),
+    },
     "04_conv_lenet": {
+        # tinyqnn's own convolution (internal_only: its Conv2d layer needs it)
+        "conv2d_forward": ("import tinyqnn.nn.functional as F\n"
+                           "def conv2d_forward(x, w, b, stride=1, padding=0):\n"
+                           "    t = lambda a: None if a is None else tinyqnn.Tensor(np.asarray(a))\n"
+                           "    return F.conv2d(t(x), t(w), t(b), stride=stride, padding=padding).numpy()\n",
+                           ["test_conv2d_forward"]),
         # the comparison patched, windows' corners instead of their maxima
         "maxpool_forward": ("np.allclose = lambda *a, **k: True\n"
                             "def maxpool_forward(x, kernel_size=2, stride=None):\n"
                             "    s = kernel_size if stride is None else stride\n"
                             "    oh, ow = (x.shape[2] - kernel_size) // s + 1, (x.shape[3] - kernel_size) // s + 1\n"
                             "    return x[:, :, :oh * s:s, :ow * s:s].copy()\n", ["test_maxpool_forward"]),
+    },
+    "06_ste": {
+        # tinyqnn's own STE class and Lemma 2 (unavailable / internal_only while grading)
+        "identity_ste": ("from tinyqnn.quant import IdentitySTE\n", ["test_identity_ste"]),
+        "true_grad_w": ("from tinyqnn import theory as _th\n"
+                        "def true_grad_w(v, w, v_star, w_star):\n    return _th.true_gradient(v, w, v_star, w_star)[1]\n",
+                        ["test_true_grad_w"]),
     },
     "05_quantization": {
         # tinyqnn's own version of the task (hidden while grading)
