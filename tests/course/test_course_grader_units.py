@@ -95,6 +95,10 @@ DISHONEST = {
         "true_grad_w": ("from tinyqnn import theory as _th\n"
                         "def true_grad_w(v, w, v_star, w_star):\n    return _th.true_gradient(v, w, v_star, w_star)[1]\n",
                         ["test_true_grad_w"]),
+        "expected_coarse_gradient": ("from tinyqnn import theory as _th\n"
+                                     "def expected_coarse_gradient(v, w, v_star, w_star, ste):\n"
+                                     "    return _th.expected_coarse_gradient(v, w, v_star, w_star, ste)[1]\n",
+                                     ["test_expected_coarse_gradient"]),
     },
     "05_quantization": {
         # tinyqnn's own version of the task (hidden while grading)
