@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tinyqnn.theory import (
-    THEORY_STES, angle, coarse_gradient_descent, correlation, critical_points, expected_coarse_gradient,
+    THEORY_STES, angle, clipped_relu_coarse_gradient, coarse_gradient_descent, correlation, critical_points, expected_coarse_gradient,
     from_spurious_minimum, identity_norm_at_spurious, monte_carlo, p_q, population_loss, saddle_point,
     spurious_minima_exist, spurious_minimizer, true_gradient, xi,
 )
@@ -75,6 +75,20 @@ def test_correlation_formula_and_sign(ste):
         inner = gw @ true_gradient(v, w, vs, ws)[1]
         assert inner == pytest.approx(correlation(v, w, vs, ws, ste), rel=1e-7, abs=1e-14)
         assert inner >= -1e-14
+
+
+def test_clipped_relu_coarse_gradient_is_lemma_7():
+    """The clipped-ReLU case on its own (what unit 6's plots call): its inner product with df/dw is the closed-form
+    correlation, and it is not the ReLU STE's."""
+    rng = np.random.default_rng(12)
+    for _ in range(10):
+        v, vs, ws = rng.standard_normal(M), rng.standard_normal(M), rng.standard_normal(N)
+        w = rng.uniform(0.2, 3) * rng.standard_normal(N)
+        g = clipped_relu_coarse_gradient(v, w, vs, ws)
+        assert g.shape == (N,)
+        inner = g @ true_gradient(v, w, vs, ws)[1]
+        assert inner == pytest.approx(correlation(v, w, vs, ws, "clipped_relu"), rel=1e-7, abs=1e-14)
+        assert not np.allclose(g, expected_coarse_gradient(v, w, vs, ws, "relu")[1])
 
 
 def test_true_gradient_matches_central_differences():

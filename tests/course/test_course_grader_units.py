@@ -39,13 +39,66 @@ DISHONEST = {
                                  "def composite_derivative(x):\n    return np.zeros_like(np.asarray(x, dtype=float))\n",
                                  ["test_composite_derivative"]),
     },
+    "02_tensors": {
+        # the test's gradient check and comparison replaced in the kernel, a backward that ignores softmax
+        "logsumexp": ("np.allclose = lambda *a, **k: True\ngradcheck = lambda *a, **k: True\n"
+                      "class LogSumExp(tinyqnn.Function):\n    @staticmethod\n    def forward(ctx, x, axis=-1):\n"
+                      "        m = x.max(axis=axis, keepdims=True)\n        ctx.axis, ctx.shape = axis, x.shape\n"
+                      "        return np.squeeze(m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True)), axis=axis)\n"
+                      "    @staticmethod\n    def backward(ctx, grad):\n"
+                      "        return np.broadcast_to(np.expand_dims(grad, ctx.axis), ctx.shape).copy()\n",
+                      ["test_logsumexp"]),
+        # tinyqnn's own unbroadcast (internal_only), called from code compiled under the name of tinyqnn's file
+        "unbroadcast": ("import os\n_spoof = os.path.join(os.path.dirname(tinyqnn.__file__), 'engine', 'ops', '_util.py')\n"
+                        "_ns = {}\nexec(compile('from tinyqnn.engine.ops._util import unbroadcast as _tq\\n'\n"
+                        "             'def unbroadcast(grad, shape):\\n    return _tq(grad, shape)\\n', _spoof, 'exec'), _ns)\n"
+                        "unbroadcast = _ns['unbroadcast']\n", ["test_unbroadcast"]),
+        # tinyqnn's own operations (unavailable while grading) through its autograd
+        "matmul_backward": ("def matmul_backward(grad, a, b):\n"
+                            "    ta, tb = tinyqnn.tensor(a, requires_grad=True), tinyqnn.tensor(b, requires_grad=True)\n"
+                            "    (ta @ tb).backward(grad)\n    return ta.grad.numpy(), tb.grad.numpy()\n",
+                            ["test_matmul_backward"]),
+        "softmax_cross_entropy": ("import tinyqnn.nn.functional as F\n"
+                                  "def softmax_cross_entropy(logits, labels):\n"
+                                  "    t = tinyqnn.tensor(logits, requires_grad=True)\n"
+                                  "    loss = F.cross_entropy(t, labels)\n    loss.backward()\n"
+                                  "    return loss.item(), t.grad.numpy()\n", ["test_softmax_cross_entropy"]),
+        # the comparison patched, an answer that does nothing
+        "mean_backward": ("np.allclose = lambda *a, **k: True\n"
+                          "def mean_backward(grad, shape, axis=None, keepdims=False):\n"
+                          "    return np.zeros(shape, dtype=np.asarray(grad).dtype)\n", ["test_mean_backward"]),
+    },
+    "03_layers": {
+        # tinyqnn's own linear layer function and its matrix product (unavailable while grading)
+        "linear_forward": ("import tinyqnn\nimport tinyqnn.nn.functional as F\n"
+                           "def linear_forward(x, w, b):\n"
+                           "    return F.linear(tinyqnn.tensor(x), tinyqnn.tensor(w), None if b is None else tinyqnn.tensor(b)).numpy()\n",
+                           ["test_linear_forward"]),
+    },
     "04_conv_lenet": {
+        # tinyqnn's own convolution (internal_only: its Conv2d layer needs it)
+        "conv2d_forward": ("import tinyqnn.nn.functional as F\n"
+                           "def conv2d_forward(x, w, b, stride=1, padding=0):\n"
+                           "    t = lambda a: None if a is None else tinyqnn.Tensor(np.asarray(a))\n"
+                           "    return F.conv2d(t(x), t(w), t(b), stride=stride, padding=padding).numpy()\n",
+                           ["test_conv2d_forward"]),
         # the comparison patched, windows' corners instead of their maxima
         "maxpool_forward": ("np.allclose = lambda *a, **k: True\n"
                             "def maxpool_forward(x, kernel_size=2, stride=None):\n"
                             "    s = kernel_size if stride is None else stride\n"
                             "    oh, ow = (x.shape[2] - kernel_size) // s + 1, (x.shape[3] - kernel_size) // s + 1\n"
                             "    return x[:, :, :oh * s:s, :ow * s:s].copy()\n", ["test_maxpool_forward"]),
+    },
+    "06_ste": {
+        # tinyqnn's own STE class and Lemma 2 (unavailable / internal_only while grading)
+        "identity_ste": ("from tinyqnn.quant import IdentitySTE\n", ["test_identity_ste"]),
+        "true_grad_w": ("from tinyqnn import theory as _th\n"
+                        "def true_grad_w(v, w, v_star, w_star):\n    return _th.true_gradient(v, w, v_star, w_star)[1]\n",
+                        ["test_true_grad_w"]),
+        "expected_coarse_gradient": ("from tinyqnn import theory as _th\n"
+                                     "def expected_coarse_gradient(v, w, v_star, w_star, ste):\n"
+                                     "    return _th.expected_coarse_gradient(v, w, v_star, w_star, ste)[1]\n",
+                                     ["test_expected_coarse_gradient"]),
     },
     "05_quantization": {
         # tinyqnn's own version of the task (hidden while grading)

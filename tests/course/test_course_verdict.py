@@ -195,25 +195,129 @@ def test_redacted_source_keeps_signature_and_docstring(tmp_path):
             cls()
 
 
-def test_an_internal_only_function_raises_for_the_learner_and_works_for_tinyqnn(tmp_path):
-    """``metadata.tinyqnn.internal_only``: the body stays, behind a guard on the caller's code object."""
-    import os
+def test_an_internal_only_function_raises_for_the_learner_and_works_for_tinyqnn(tmp_path, monkeypatch):
+    """``metadata.tinyqnn.internal_only``: the body stays, behind a guard on the caller's code object, which must be
+    tinyqnn's own code as compiled from the package's file (here a folder standing in for the package)."""
+    from tinyqnn.course import callers
 
-    import tinyqnn
-
-    path = tmp_path / "m.py"
-    path.write_text('def f(x):\n    """doc"""\n    return x + 1\n\n\ndef g(y):\n    return f(y)\n')
-    text = verdict.redacted_source(path, [], internal=["f"])
+    package = tmp_path / "tinyqnn"
+    package.mkdir()
+    monkeypatch.setattr(callers, "_PACKAGE", str(package) + "/")
+    source = tmp_path / "m.py"
+    source.write_text('def f(x):\n    """doc"""\n    return x + 1\n\n\ndef g(y):\n    return f(y)\n\n\n'
+                      'def call(fn, *args):\n    return fn(*args)\n')
+    module = package / "m.py"  # the redacted copy the sandbox's kernel imports in place of the module
+    module.write_text(verdict.redacted_source(source, [], internal=["f"]))
     ns: dict = {}
-    inside = os.path.join(os.path.dirname(tinyqnn.__file__), "fixedpoint", "m.py")  # as if tinyqnn's own module
-    exec(compile(text, inside, "exec"), ns)
+    exec(compile(module.read_text(), str(module), "exec", dont_inherit=True), ns)  # as the import system does
     assert ns["f"].__doc__ == "doc" and ns["g"](1) == 2  # tinyqnn's own caller g still gets f's result
     with pytest.raises(NotImplementedError, match="not available while grading"):
         ns["f"](1)  # called from here, outside the package
-    lookalike: dict = {}
-    exec(compile(text, os.path.dirname(tinyqnn.__file__) + "_copy/m.py", "exec"), lookalike)
+    # tinyqnn code that calls what it is handed (as the grading server calls the learner's name, bound to f)
+    # does not name f: it does not pass f's guard
+    with pytest.raises(NotImplementedError, match="not available while grading"):
+        ns["call"](ns["f"], 1)
+    assert ns["call"](ns["g"], 1) == 2
+    # the spoof: the learner's own code compiled under the module's file name is not the module's code
+    exec(compile("def h(y):\n    return f(y)\n", str(module), "exec"), ns)
+    with pytest.raises(NotImplementedError, match="not available while grading"):
+        ns["h"](1)
+    # nor is code whose lines differ from the file's (the same text one line lower)
+    exec(compile("\n" + module.read_text(), str(module), "exec", dont_inherit=True), spoof := {})
     with pytest.raises(NotImplementedError):
-        lookalike["g"](1)  # a folder whose name only starts like the package's is outside it
+        spoof["g"](1)
+    lookalike = tmp_path / "tinyqnn_copy" / "m.py"  # a folder whose name only starts like the package's
+    lookalike.parent.mkdir()
+    lookalike.write_text(module.read_text())
+    exec(compile(lookalike.read_text(), str(lookalike), "exec", dont_inherit=True), other := {})
+    with pytest.raises(NotImplementedError):
+        other["g"](1)
+
+
+def test_a_replaced_frame_reader_does_not_fool_the_guard(tmp_path, monkeypatch):
+    """The guard reads its caller from a traceback: a learner's ``sys._getframe`` that answers with a tinyqnn
+    frame changes nothing."""
+    import sys
+
+    from tinyqnn.course import callers
+
+    monkeypatch.setattr(callers, "_PACKAGE", str(tmp_path) + "/")
+    source = tmp_path / "src.py"
+    source.write_text("def f(x):\n    return x + 1\n\n\ndef g(y):\n    return f(y)\n")
+    module = tmp_path / "m.py"
+    module.write_text(verdict.redacted_source(source, [], internal=["f"]))
+    exec(compile(module.read_text(), str(module), "exec", dont_inherit=True), ns := {})
+    try:
+        genuine = sys._getframe  # a frame whose code is g's, as a forged _getframe would hand out
+        fake_frame = type("F", (), {"f_code": ns["g"].__code__})()
+        monkeypatch.setattr(sys, "_getframe", lambda depth=0: fake_frame)
+        with pytest.raises(NotImplementedError):
+            ns["f"](1)
+    finally:
+        sys._getframe = genuine
+    assert ns["g"](1) == 2
+
+
+def test_a_redacted_class_raises_from_apply_too(tmp_path):
+    """A tinyqnn ``Function`` made unavailable: ``apply`` (which makes no instance) raises the clear message."""
+    path = tmp_path / "ops.py"
+    path.write_text("class Op:\n    @staticmethod\n    def forward(ctx, x):\n        return x\n\n"
+                    "    @classmethod\n    def apply(cls, x):\n        return cls.forward(None, x)\n")
+    exec(verdict.redacted_source(path, ["Op"]), ns := {})
+    with pytest.raises(NotImplementedError, match="tinyqnn's own Op is not available"):
+        ns["Op"].apply(1)
+
+
+def test_the_grader_side_gradcheck_catches_a_wrong_backward_here():
+    """``tinyqnn.course.gradients.gradcheck`` outside the grader: the same verdicts as ``tinyqnn.gradcheck``."""
+    import tinyqnn
+    from tinyqnn.course.gradients import gradcheck
+    from tinyqnn.engine.gradcheck import GradcheckError
+
+    class Cube(tinyqnn.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x ** 3
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return 3 * x ** 2 * grad
+
+    class WrongCube(Cube):
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return 3 * x ** 2 * grad.T.reshape(grad.shape)  # a permuted gradient: a plain sum would not see it
+
+    x = np.random.default_rng(0).standard_normal((3, 2))
+    assert gradcheck(lambda t: Cube.apply(t) * 2.0, x.astype(np.float32)) is True  # checked in float64
+    assert tinyqnn.gradcheck(lambda t: Cube.apply(t) * 2.0, x)
+    with pytest.raises(GradcheckError, match="input 0 \\(shape \\(3, 2\\)\\)"):
+        gradcheck(lambda t: WrongCube.apply(t), x)
+    with pytest.raises(GradcheckError):
+        tinyqnn.gradcheck(lambda t: WrongCube.apply(t), x)
+    with pytest.raises(GradcheckError, match="float32 output"):
+        gradcheck(lambda t: Cube.apply(t).float(), x)
+
+
+@pytest.mark.skipif(not PROT.namespaces, reason=f"tinyqnn's versions are hidden only with namespaces: {PROT.notes}")
+@pytest.mark.parametrize("answer", [
+    "from tinyqnn.engine.ops._util import unbroadcast\n",  # the learner's name is tinyqnn's function itself
+    "import functools\nfrom tinyqnn.engine.ops import _util\nunbroadcast = functools.partial(_util.unbroadcast)\n",
+])
+def test_a_learner_s_name_bound_to_an_internal_only_function_scores_nothing(answer):
+    """Unit 2's ``unbroadcast`` answered with tinyqnn's own (``internal_only``: its engine needs it): the grading
+    server, tinyqnn code, is then the function's caller, but it does not name it, so the guard refuses. The same
+    submission with its tests in its own kernel scores."""
+    sub, source = _unit_submission("02_tensors", {"unbroadcast": answer})
+    run = verdict.run_graded(sub, limits=Limits(cell_seconds=120, notebook_seconds=600), trusted=source)
+    scores = {gid: s.score for gid, s in grading.score_notebook(run.nb).items()}
+    full = grading.auto_grade_cells(source)
+    assert scores == {**full, "test_unbroadcast": 0.0}, scores
+    plain = sandbox.run_notebook(sub, limits=Limits(cell_seconds=120, notebook_seconds=600))
+    assert grading.score_notebook(plain.nb)["test_unbroadcast"].score == full["test_unbroadcast"]
 
 
 def test_a_real_unit_delegating_and_patching_scores_nothing_for_those_tasks():

@@ -465,9 +465,23 @@ def _type_name(obj: Any) -> str:
 def _keeps_grader_state(fn: Any) -> bool:
     """Whether a test's function reads a list, dict or set of the grader (global or closed over): a copy sent by
     value would record into the sandbox's copy, so such a function stays in the grader and is called back."""
+    return any(isinstance(v, (list, dict, set, bytearray)) for v in _referenced_values(fn))
+
+
+def channel_used_by(fn: Any) -> "Channel | None":
+    """The channel of the first learner's name (a ``RemoteObject``) that the test's function ``fn`` reads, or None
+    (``fn`` calls no learner code in a sandbox: it runs where it is)."""
+    for value in _referenced_values(fn):
+        if isinstance(value, RemoteObject):
+            return object.__getattribute__(value, "_channel")
+    return None
+
+
+def _referenced_values(fn: Any) -> list:
+    """The globals ``fn`` (and functions nested in it) reads by name, and the values it closes over."""
     code = getattr(fn, "__code__", None)
     if code is None:
-        return False
+        return []
     names, stack = set(), [code]
     while stack:
         c = stack.pop()
@@ -480,7 +494,7 @@ def _keeps_grader_state(fn: Any) -> bool:
             values.append(cell.cell_contents)
         except ValueError:  # an empty cell
             pass
-    return any(isinstance(v, (list, dict, set, bytearray)) for v in values)
+    return values
 
 
 class RemoteError(Exception):
@@ -622,6 +636,13 @@ class Channel:
         except (ValueError, KeyError, TypeError, OSError) as err:
             raise RuntimeError(f"the answer to {what} could not be read as data ({err})") from None
         return answer
+
+    def run(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` in the sandbox, in one round trip (a function of the test travels by value, tinyqnn's by
+        name; the learner's names in ``args`` are theirs there); the result comes back as data or proxies. For
+        grader-side helpers that call the learner's code many times (``tinyqnn.course.gradients``)."""
+        what = f"{getattr(fn, '__name__', 'a function')} in the grading sandbox"
+        return self.request({"op": "map", "target": fn, "items": [(list(args), {})]}, what)[0]
 
     def _call_back(self, request: dict) -> bytes:
         fn = self.functions.get(request.get("key"))

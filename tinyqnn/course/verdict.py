@@ -23,7 +23,8 @@ copies where those functions raise, and their bytecode caches are hidden, so a t
 calling tinyqnn's own version. Without namespaces this is not enforced (``Protections`` says so).
 ``metadata.tinyqnn.internal_only`` lists the same for functions tinyqnn itself needs while the learner's code
 runs (unit 8's ``convert_lenet`` calls ``quantize_multiplier``): they raise only when called from code outside
-the tinyqnn package, so the learner's own code cannot call them but tinyqnn's modules still do.
+the tinyqnn package (the caller's code object must be one compiled from a tinyqnn file: ``callers``), so the
+learner's own code cannot call them, even code compiled under a tinyqnn file name, but tinyqnn's modules still do.
 ``metadata.tinyqnn.sandbox_names`` lists setup-cell names that tests use as the sandbox's (unit 6's ``Tensor``:
 the tensors a test builds live where the learner's ``Function`` runs; the test reads their gradients as data).
 """
@@ -145,8 +146,9 @@ def run_in_grader(source: str, namespace: dict, where: str) -> list[dict]:
 
 def redacted_source(path: Path, names: list[str], internal: list[str] = ()) -> str:
     """The module's source with each named top-level function's body replaced by a ``raise`` (a class's body by
-    an ``__init__`` that raises); the functions in ``internal`` keep their body behind a guard that raises unless
-    the caller's code lies in the tinyqnn package."""
+    an ``__init__`` and an ``apply`` that raise); the functions in ``internal`` keep their body behind a guard that
+    raises unless the caller's code is tinyqnn's own (``tinyqnn.course.callers``: not just a file name in the
+    package, which ``compile`` lets anyone claim)."""
     text = path.read_text(encoding="utf-8")
     tree = ast.parse(text)
     lines = text.splitlines(keepends=True)
@@ -154,19 +156,29 @@ def redacted_source(path: Path, names: list[str], internal: list[str] = ()) -> s
     for node in sorted((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
                         and n.name in (*names, *internal)), key=lambda n: n.lineno, reverse=True):
         found.add(node.name)
-        body_start = node.body[0].lineno - 1
+        first = node.body[0]  # a decorated first member starts at its first decorator, not at its def
+        body_start = min([first.lineno, *(d.lineno for d in getattr(first, "decorator_list", []))]) - 1
         if isinstance(node.body[0], ast.Expr) and isinstance(getattr(node.body[0], "value", None), ast.Constant):
             body_start = node.body[0].end_lineno  # keep the docstring
         indent = " " * (node.body[0].col_offset)
         stub = (f"{indent}raise NotImplementedError(\"tinyqnn's own {node.name} is not available while grading: "
                 f"the task asks you to write it\")\n")
-        if isinstance(node, ast.ClassDef):  # a class: it cannot be made (nor subclassed into a working one)
-            stub = f"{indent}def __init__(self, *args, **kwargs):\n    {stub}"
+        if isinstance(node, ast.ClassDef):  # a class: it cannot be made (nor subclassed into a working one), and
+            # a Function's apply (which makes no instance) says so too
+            stub = (f"{indent}def __init__(self, *args, **kwargs):\n    {stub}"
+                    f"{indent}@classmethod\n{indent}def apply(cls, *args, **kwargs):\n    {stub}")
             lines[body_start:node.end_lineno] = [stub]
-        elif node.name in internal:  # the caller's code object, not its module name: a learner's cell is not in tinyqnn
-            guard = ("if not __import__('sys')._getframe(1).f_code.co_filename.startswith("
-                     "__import__('os').path.join(__import__('os').path.dirname(__import__('sys').modules['tinyqnn'].__file__), '')):")
-            lines[body_start:body_start] = [f"{indent}{guard}\n", f"{indent}    {stub.lstrip()}"]
+        elif node.name in internal:
+            # the caller's code object, read from a traceback (sys._getframe could be replaced), must be tinyqnn's
+            # own code as compiled from the package's file (a made-up file name does not pass) and name this
+            # function (tinyqnn code calling what it was handed, e.g. the grading server, does not): ``callers``
+            guard = [f"{indent}try:\n", f"{indent}    1 / 0\n",
+                     f"{indent}except ZeroDivisionError as _tinyqnn_err:\n",
+                     f"{indent}    _tinyqnn_caller = _tinyqnn_err.__traceback__.tb_frame.f_back.f_code\n",
+                     f"{indent}if not __import__('tinyqnn.course.callers', fromlist=['from_tinyqnn'])"
+                     f".from_tinyqnn(_tinyqnn_caller, {node.name!r}):\n",
+                     f"{indent}    {stub.lstrip()}"]
+            lines[body_start:body_start] = guard
         else:
             lines[body_start:node.end_lineno] = [stub]
     missing = sorted((set(names) | set(internal)) - found)

@@ -13,6 +13,7 @@ normalised internally.
 * ``true_gradient``          Lemma 2 (df/dv, df/dw)
 * ``expected_coarse_gradient`` Lemmas 4, 7, 9: E_Z[dl/dv] (= df/dv) and E_Z[g_mu] for the
   identity, ReLU and clipped-ReLU STEs
+* ``clipped_relu_coarse_gradient`` Lemma 7 alone (E_Z[g_mu] of the clipped-ReLU STE)
 * ``correlation``            Lemmas 5, 10 and the clipped-ReLU analogue: <E g_mu, df/dw> >= 0
 """
 from __future__ import annotations
@@ -192,6 +193,15 @@ def expected_coarse_gradient(
         return gv, (p0 * h / 2 - vv * p) * u
     csc, cot = 1 / half, math.cos(theta / 2) / half
     return gv, p0 * h / 2 * u - vv * csc * q * e - vv * (p - cot * q) * u
+
+
+def clipped_relu_coarse_gradient(v: np.ndarray, w: np.ndarray, v_star: np.ndarray, w_star: np.ndarray) -> np.ndarray:
+    """E_Z[g_mu] (n,) of the clipped-ReLU STE alone (Lemma 7): ``expected_coarse_gradient(..., "clipped_relu")[1]``.
+
+    Unit 6 of the course asks learners to write the identity and ReLU cases of ``expected_coarse_gradient`` and
+    hides that function while grading; its plots need only this case (the one no task asks for).
+    """
+    return expected_coarse_gradient(v, w, v_star, w_star, "clipped_relu")[1]
 
 
 def correlation(v: np.ndarray, w: np.ndarray, v_star: np.ndarray, w_star: np.ndarray, ste: str = "relu") -> float:
