@@ -49,3 +49,12 @@ def test_wrong_answers_lose_their_task_s_points_when_graded_by_grade(unit, tmp_p
         got = {n: {gid: s.score for gid, s in cells.items()} for n, cells in scores[student].items()}
         why = wrong[int(student[-1])]["why"] if student.startswith("wrong") else "the solution"
         assert got == want, f"{assignment}: {student} ({why})"
+    # a manually graded answer (unit 10's written comparison) waits for formgrader, as after nbgrader autograde
+    from nbgrader.api import Gradebook
+
+    manual = {n: grading.manual_grade_cells(nb) for n, nb in sources.items()}
+    with Gradebook(course.db_url) as gb:
+        for name, gids in manual.items():
+            for g in gb.find_submission_notebook(name, assignment, "solution").grades:
+                if g.name in gids:
+                    assert g.auto_score is None and g.needs_manual_grade, f"{assignment}: {g.name} is not left to a person"
