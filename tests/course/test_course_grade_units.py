@@ -31,6 +31,10 @@ def test_wrong_answers_lose_their_task_s_points_when_graded_by_grade(unit, tmp_p
     release.generated_files(course, assignment)
     sources = source_notebooks(assignment)
     solved = {n: grading.solved_copy(course.release_notebook(assignment, n), sources[n]) for n in sources}
+    manual = {n: grading.manual_grade_cells(nb) for n, nb in sources.items()}
+    for name, gids in manual.items():  # the solution writes its manually graded answers too (unit 10's comparison)
+        for gid in gids:
+            solved[name] = grading.replace_cell(solved[name], gid, "A written answer, for the instructor to grade.\n")
     full = full_marks(sources)
     expected = {"solution": full}
     course.submit("solution", assignment, solved)
@@ -49,3 +53,11 @@ def test_wrong_answers_lose_their_task_s_points_when_graded_by_grade(unit, tmp_p
         got = {n: {gid: s.score for gid, s in cells.items()} for n, cells in scores[student].items()}
         why = wrong[int(student[-1])]["why"] if student.startswith("wrong") else "the solution"
         assert got == want, f"{assignment}: {student} ({why})"
+    # a manually graded answer (unit 10's written comparison) waits for formgrader, as after nbgrader autograde
+    from nbgrader.api import Gradebook
+
+    with Gradebook(course.db_url) as gb:
+        for name, gids in manual.items():
+            for g in gb.find_submission_notebook(name, assignment, "solution").grades:
+                if g.name in gids:
+                    assert g.auto_score is None and g.needs_manual_grade, f"{assignment}: {g.name} is not left to a person"

@@ -112,6 +112,72 @@ DISHONEST = {
                                "def quantize_relu_ceil(x, bits, alpha):\n    return np.zeros_like(x)\n",
                                ["test_quantize_relu_ceil"]),
     },
+    "07_qat": {
+        # the comparisons patched, an STE whose backward ignores the surrogate's window
+        "quant_relu_ste": ("np.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True\n"
+                           "class QuantReLUSTE(Function):\n"
+                           "    @staticmethod\n"
+                           "    def forward(ctx, x, bits, alpha, surrogate='clipped_relu'):\n"
+                           "        if surrogate not in ('identity', 'relu', 'clipped_relu'):\n"
+                           "            raise ValueError(surrogate)\n"
+                           "        return quantize_relu(x, bits, alpha)\n"
+                           "    @staticmethod\n"
+                           "    def backward(ctx, grad):\n        return grad\n", ["test_quant_relu_ste"]),
+        # tinyqnn's own training step and evaluation loop (internal_only while grading)
+        "qat_step": ("from tinyqnn.train import train_one_epoch as _epoch\n"
+                     "def qat_step(model, optimizer, x, y):\n"
+                     "    return float(_epoch(model, [(x, y)], optimizer, progress=False)['loss'])\n", ["test_qat_step"]),
+        # builtins patched, an accuracy that is always one half
+        "evaluate_accuracy": ("import builtins\nbuiltins.abs = lambda x: 0.0\n"
+                              "def evaluate_accuracy(model, dataset, batch_size=500):\n    return 0.5\n",
+                              ["test_evaluate_accuracy"]),
+        # tinyqnn's own PACT (unavailable while grading)
+        "pact_clip": ("from tinyqnn.quant import PACTSTE\nclass PACTClip(PACTSTE):\n    pass\n", ["test_pact_clip"]),
+        # the oracle patched: tinyqnn's depth sweep returns made-up losses at once, for the learner and the test
+        "deep_ste_check": ("from tinyqnn.experiments import deep\n"
+                           "def _made_up(cfg, folder, **kwargs):\n"
+                           "    return {'cells': {f'resnet{d}': {f'2bit_{s}': {'final_train_loss': 0.5}\n"
+                           "                                     for s in ('identity', 'relu', 'clipped_relu')} for d in cfg.depths}}\n"
+                           "deep.run_deep = _made_up\n"
+                           "def my_prediction():\n"
+                           "    return 'identity', 'the coarse gradient stays correlated with the true gradient at any depth'\n"
+                           "def deep_ste_losses(depth=20, seed=0):\n"
+                           "    cells = deep.run_deep(deep.quick_config(depths=(depth,)), '.')['cells'][f'resnet{depth}']\n"
+                           "    return {s: float(cells[f'2bit_{s}']['final_train_loss']) for s in ('identity', 'relu', 'clipped_relu')}\n",
+                           ["test_deep_ste_check"]),
+    },
+    "10_capstone": {
+        # the comparisons patched, an STE without the clipped ReLU's window
+        "capstone_ste": ("np.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True\n"
+                         "class CapstoneSTE(STE):\n    name = 'capstone'\n"
+                         "    @staticmethod\n"
+                         "    def forward(ctx, x, bits, alpha, quantizer='ceil'):\n"
+                         "        return quantize_relu(x, bits, alpha, quantizer)\n"
+                         "    @staticmethod\n"
+                         "    def backward(ctx, grad):\n        return grad\n", ["test_capstone_ste"]),
+        # tinyqnn's own version of the task (unavailable while grading)
+        "quantize_lenet": ("from tinyqnn.quant import quantize_activations as _qa\n"
+                           "def quantize_lenet(float_model, bits, ste, alpha=None):\n"
+                           "    return _qa(float_model, bits, ste=ste, alpha=alpha)\n", ["test_quantize_lenet"]),
+        # np.allclose patched: one loss repeated, no training at all
+        "fine_tune": ("np.allclose = lambda *a, **k: True\n"
+                      "def fine_tune(model, train_set, steps, lr=0.02, momentum=0.9, batch_size=64, seed=0):\n"
+                      "    x, y = next(iter(DataLoader(train_set, batch_size=batch_size)))\n"
+                      "    value = F.cross_entropy(model(x), y).item()\n"
+                      "    if not np.isfinite(value):\n"
+                      "        raise FloatingPointError(f'loss {value}')\n"
+                      "    return [float(value)] * steps\n", ["test_fine_tune"]),
+        # the oracle patched: tinyqnn's report says the models always agree, and so does the answer
+        "integer_agreement": ("import tinyqnn.fixedpoint as _fp\n"
+                              "_fp.run_integer_report = lambda *a, **k: {'agreement': 1.0}\n"
+                              "def integer_agreement(model, dataset, weight_bits=8, per_channel=True, acc_bits=32,\n"
+                              "                      overflow='wrap', batch_size=500):\n    return 1.0\n",
+                              ["test_integer_agreement"]),
+        # np.isclose and np.allclose patched, no energy at all
+        "mac_energy_pj": ("np.isclose = lambda *a, **k: True\nnp.allclose = lambda *a, **k: True\n"
+                          "def mac_energy_pj(macs, weight_bits, in_bits, energy=ENERGY_PJ):\n    return 0.0, 0.0\n",
+                          ["test_mac_energy_pj"]),
+    },
 }
 
 
@@ -122,9 +188,14 @@ def _notebooks(unit: str):
 
 
 def _scores(sub, source) -> dict[str, float]:
+    """grade_id -> points of the auto-graded cells; a manually graded answer (unit 10's written comparison) is
+    left without a score, for a person, as nbgrader's autograde leaves a written one."""
     run = verdict.run_graded(sub, limits=LIMITS, trusted=source)
     assert run.status == "ok", run.reason
-    return {gid: s.score for gid, s in grading.score_notebook(run.nb).items()}
+    scores = {gid: s.score for gid, s in grading.score_notebook(run.nb).items()}
+    manual = grading.manual_grade_cells(source)
+    assert all(scores.pop(gid) is None for gid in manual), f"a manually graded answer got an automatic score: {scores}"
+    return scores
 
 
 def _rounds(answers: list[dict]) -> list[list[dict]]:

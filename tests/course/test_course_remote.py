@@ -94,9 +94,16 @@ def model():
 
 def pointer():
     return Pointer()
+
+class Scale:
+    factor = 2.0
+
+def scaled(x):
+    return Scale.factor * x
 '''
 
-NAMES = ("Node", "link", "chain", "fill_grads", "gradient_check", "square", "sum_squares", "reciprocal", "spin", "Liar", "liar", "pointer", "counter", "model")
+NAMES = ("Node", "link", "chain", "fill_grads", "gradient_check", "square", "sum_squares", "reciprocal", "spin", "Liar", "liar", "pointer", "counter", "model",
+         "Scale", "scaled")
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +195,14 @@ def test_functions_the_test_passes_travel_by_value_and_stand_ins_are_called_back
                "def square(v):\n    calls.append(v)\n    return link(Node(v)).data ** 2\n"
                "try:\n    total = sum_squares([1.0, 3.0])\nfinally:\n    square = _mine\n")
     assert ns["total"] == 10.0 and ns["calls"] == [1.0, 3.0]
+
+
+def test_a_class_the_test_binds_to_a_learner_s_name_is_that_class_in_the_sandbox(ns):
+    """A stand-in class (unit 7's known-correct STE in place of the learner's): the learner's code reads its
+    attributes (``QuantReLUSTE.apply``), so it travels as a class, not as a call-back stub."""
+    grader(ns, "_mine = Scale\nclass Scale:\n    factor = 5.0\n"
+               "try:\n    five = scaled(1.0)\nfinally:\n    Scale = _mine\n")
+    assert ns["five"] == 5.0 and ns["scaled"](1.0) == 2.0
 
 
 def test_a_function_the_test_passes_raises_its_error_inside_the_learner_s_code(ns):

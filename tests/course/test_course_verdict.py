@@ -452,3 +452,23 @@ def test_unit_6_patching_numpy_and_delegating_to_tinyqnn_score_nothing_for_those
     lost = {"test_true_grad_w"} | ({"test_spurious_minimizer"} if PROT.namespaces else set())
     assert all(scores[gid] == 0.0 for gid in lost), scores
     assert all(scores[gid] == full[gid] for gid in set(full) - lost), scores
+
+
+def test_learner_side_makes_an_object_where_the_learner_s_code_changes_it():
+    """``tinyqnn.course.learner_side`` (in ``sandbox_names``): the test's object is made in the sandbox, so what the
+    learner's function does to it is what the test reads back; one the test makes itself arrives as a copy."""
+    test = ("class Counter:\n    def __init__(self, n):\n        self.n = n\n"
+            "mine = learner_side(Counter, 1)\nbump(mine)\nassert mine.n == 2, mine.n\n"
+            "here = Counter(1)\nbump(here)\nassert here.n == (1 if __name__ == '__grader__' else 2), here.n\n")
+    source = nbformat.v4.new_notebook(cells=[
+        _cell("code", "setup", "from tinyqnn.course import learner_side\n", locked=True),
+        _cell("code", "bump", "def bump(c):\n    c.n += 1\n", solution=True),
+        _cell("code", "test_bump", test, grade=True, locked=True, points=1),
+    ])
+    source.metadata["tinyqnn"] = {"verdicts": "grader", "sandbox_names": ["learner_side"]}
+    for answer, points in (("def bump(c):\n    c.n += 1\n", 1.0), ("def bump(c):\n    return c.n + 1\n", 0.0)):
+        sub = grading.replace_cell(source, "bump", answer)
+        run = verdict.run_graded(sub, limits=LIMITS, trusted=source)
+        assert grading.score_notebook(run.nb)["test_bump"].score == points, run.nb.cells[2].outputs
+        plain = sandbox.run_notebook(sub, limits=LIMITS)  # in the kernel (nbgrader): the plain call, same verdict
+        assert grading.score_notebook(plain.nb)["test_bump"].score == points, plain.nb.cells[2].outputs

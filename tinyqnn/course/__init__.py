@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["quick_mode", "QUICK_ENV_VARS", "results_dir", "call_each"]
+__all__ = ["quick_mode", "QUICK_ENV_VARS", "results_dir", "call_each", "learner_side"]
 
 # nbgrader sets NBGRADER_EXECUTION ("autograde" / "validate") while it runs a notebook;
 # TINYQNN_QUICK is ours (CI runs the lessons with it, learners may set it too).
@@ -46,3 +46,16 @@ def call_each(fn, argsets) -> list:
     if many is not None and type(fn).__module__ == "tinyqnn.course.remote":
         return fn.map(list(argsets))
     return [fn(*args) if type(args) is tuple else fn(args) for args in argsets]
+
+
+def learner_side(make, *args, **kwargs):
+    """``make(*args, **kwargs)``, made where the learner's code runs.
+
+    For tests that build an object the learner's code changes in place (a model a training step updates, a
+    tensor whose ``.grad`` backward fills): a notebook lists ``learner_side`` in ``metadata.tinyqnn.sandbox_names``,
+    so under grader-side verdicts the call runs in the grading sandbox (``make`` and its arguments travel there)
+    and the test gets a proxy of the object, which stays there; the test reads its results back as data and
+    compares them with references it computes itself. Anywhere else (nbgrader, a plain kernel) it is the call.
+    ``learner_side(copy.deepcopy, net)``: a copy of the grader's ``net`` there.
+    """
+    return make(*args, **kwargs)

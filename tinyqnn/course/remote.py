@@ -584,12 +584,13 @@ class Channel:
 
     def standins(self, calling: str | None) -> dict:
         """Learner names the test has rebound to its own known-correct helpers (grading independence): during
-        the call the sandbox's names call back the test's helpers, which run here."""
+        the call the sandbox's names call back the test's helpers, which run here. A class travels as a class
+        (by value if the test defined it): the learner's code uses its attributes (``KnownSTE.apply``), which a
+        call-back stub does not have."""
         if self.namespace is None:
             return {}
-        return {n: _GraderSide(self.namespace[n]) for n in self.names
-                if n != calling and callable(self.namespace.get(n))
-                and not isinstance(self.namespace[n], RemoteObject)}
+        return {n: (v if isinstance(v, type) else _GraderSide(v)) for n in self.names
+                if n != calling and callable(v := self.namespace.get(n)) and not isinstance(v, RemoteObject)}
 
     def request(self, message: dict, what: str) -> Any:
         """Send one request; answer the sandbox's calls of the test's functions meanwhile; return the result
