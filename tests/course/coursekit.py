@@ -290,7 +290,8 @@ class BatchJob:
         return self._result
 
     def stop(self) -> None:
-        """Ends an unfinished run (the session ended early, e.g. ``-x``): the child, nbgrader and kernels."""
+        """Ends an unfinished run (the session ended early, e.g. ``-x``): the child and nbgrader (whose kernels
+        exit with their parent)."""
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
