@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import traceback
+from pathlib import Path
 
 import pytest
 
-from coursekit import (ASSIGNMENTS, LESSONS, REPO, WORKERS, Batch, build_batch, build_loop_batch, grading,
-                       right_answer_cases, run_lesson, wrong_answer_cases)
+from coursekit import (ASSIGNMENTS, LESSONS, REPO, WORKERS, Batch, BatchJob, grading, right_answer_cases,
+                       run_lesson, wrong_answer_cases)
+
+COURSE = Path(__file__).parent
+_batch_job: BatchJob | None = None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -21,15 +25,42 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("right_case", right_answer_cases(), ids=[f"{a}-{i}" for a, i in right_answer_cases()])
 
 
+def _needs_batches(item: pytest.Item) -> bool:
+    return "batches" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """(This hook sees the whole session's items.) The course's tests go after the other tests and before the
+    browser tests, those reading ``batches`` first: the batches are graded in the background meanwhile
+    (``pytest_collection_finish``), and no other course test (some have time limits: lessons, sandboxes)
+    shares the machine with them."""
+    def rank(item: pytest.Item) -> int:
+        path = Path(str(item.path))
+        if COURSE not in path.parents:
+            return 3 if COURSE.parent / "web" in path.parents else 0
+        return 1 if _needs_batches(item) else 2
+
+    items[:] = sorted(items, key=rank)  # stable: each group keeps its order
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    global _batch_job
+    if any(_needs_batches(item) for item in session.items) and not session.config.option.collectonly:
+        _batch_job = BatchJob(session.config._tmp_path_factory.mktemp("course"))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _batch_job is not None:
+        _batch_job.stop()
+
+
 @pytest.fixture(scope="session")
 def batches(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Batch]:
     """assignment -> graded Batch; plus key "<first assignment>:loop" for the infinite-loop scenario."""
-    root = tmp_path_factory.mktemp("course")
-    with cf.ThreadPoolExecutor(max_workers=WORKERS) as pool:  # threads only wait on nbgrader subprocesses
-        jobs = {a: pool.submit(build_batch, a, root) for a in ASSIGNMENTS}
-        if ASSIGNMENTS:
-            jobs[f"{ASSIGNMENTS[0]}:loop"] = pool.submit(build_loop_batch, ASSIGNMENTS[0], root)
-        return {key: job.result() for key, job in jobs.items()}
+    global _batch_job
+    if _batch_job is None:  # not started with the session (a test asked for it through request.getfixturevalue)
+        _batch_job = BatchJob(tmp_path_factory.mktemp("course"))
+    return _batch_job.result()
 
 
 @pytest.fixture(scope="session")

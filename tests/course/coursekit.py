@@ -2,13 +2,21 @@
 
 Cost model: an autograde run costs one kernel start plus one full notebook execution per student, so
 every assignment is graded ONCE, with one fake student per scenario (the solution, the untouched exercise,
-each wrong answer, an "edge cases" student), and assignments run two at a time. Everything here
+each wrong answer, an "edge cases" student), and assignments run two at a time. Right answers, which must
+all get full marks, share students: round k holds the k-th right answer of every cell (any lost point fails
+every answer of its round, and the message names the cell). Wrong answers each keep their own student: only
+alone does a wrong answer show that it loses exactly its points. All of it runs in a background process
+started with the pytest session (``BatchJob``), while the tests that do not need it run. Everything here
 is discovered from ``solutions/*/``, so new units are checked as soon as they land.
 """
 from __future__ import annotations
 
 import os
+import pickle
 import re
+import signal
+import subprocess
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -47,6 +55,25 @@ def wrong_answer_cases() -> list[tuple[str, int]]:
 
 def right_answer_cases() -> list[tuple[str, int]]:
     return _answer_cases(grading.load_right_answers)
+
+
+def answer_rounds(answers: list[dict]) -> list[list[int]]:
+    """Indices of ``answers`` in rounds: round k holds the k-th answer of every cell (never two for one cell)."""
+    per_cell: dict[str, list[int]] = {}
+    for i, a in enumerate(answers):
+        per_cell.setdefault(a["cell"], []).append(i)
+    depth = max(map(len, per_cell.values()), default=0)
+    return [[ids[k] for ids in per_cell.values() if k < len(ids)] for k in range(depth)]
+
+
+def right_student(round_: int) -> str:
+    return f"right_round_{round_:02d}"
+
+
+def right_answer_student(assignment: str, index: int) -> str:
+    """The fake student whose submission holds right answer ``index`` of ``assignment``."""
+    rounds = answer_rounds(grading.load_right_answers(WRONG_DIR / f"{assignment}.py"))
+    return right_student(next(k for k, ids in enumerate(rounds) if index in ids))
 
 
 # ------------------------------------------------------------------------------------------- scenarios
@@ -151,11 +178,13 @@ def plan_students(assignment: str, course: grading.TempCourse) -> dict[str, Stud
                     for n in full}
         students[f"wrong_{i:02d}"] = Student(nbs, expected, f"wrong answer {i} for {wa['cell']}: {wa['why']}")
     right = grading.load_right_answers(path) if path.exists() else []
-    for i, ra in enumerate(right):
-        name = notebook_with_cell(sources, ra["cell"])
+    for k, indices in enumerate(answer_rounds(right)):
         nbs = dict(solved)
-        nbs[name] = grading.replace_cell(solved[name], ra["cell"], ra["source"])
-        students[f"right_{i:02d}"] = Student(nbs, full, f"right answer {i} for {ra['cell']}: {ra['why']}")
+        for i in indices:
+            name = notebook_with_cell(sources, right[i]["cell"])
+            nbs[name] = grading.replace_cell(nbs[name], right[i]["cell"], right[i]["source"])
+        what = "; ".join(f"right answer {i} for {right[i]['cell']}: {right[i]['why']}" for i in indices)
+        students[right_student(k)] = Student(nbs, full, what)
 
     # Edge cases, one per task of the first notebook, all in one student (grading independence keeps them apart).
     name = next(iter(sources))
@@ -218,6 +247,66 @@ def build_loop_batch(assignment: str, root: Path) -> Batch:
     except Exception:
         batch.error = traceback.format_exc()
     return batch
+
+
+def build_batches(root: Path) -> dict[str, Batch]:
+    """assignment -> graded Batch; plus key "<first assignment>:loop" for the infinite-loop scenario."""
+    import concurrent.futures as cf
+
+    with cf.ThreadPoolExecutor(max_workers=WORKERS) as pool:  # threads only wait on nbgrader subprocesses
+        jobs = {a: pool.submit(build_batch, a, root) for a in ASSIGNMENTS}
+        if ASSIGNMENTS:
+            jobs[f"{ASSIGNMENTS[0]}:loop"] = pool.submit(build_loop_batch, ASSIGNMENTS[0], root)
+        return {key: job.result() for key, job in jobs.items()}
+
+
+class BatchJob:
+    """``build_batches`` in a child process started with the pytest session, so that the nbgrader runs
+    overlap the tests that do not need them. A process, not a thread: tests change ``os.environ`` (which
+    nbgrader and its kernels would inherit) and the working directory; the child keeps the session's start."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.out, self.log = root / "batches.pickle", root / "batches.log"
+        code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import coursekit; "
+                "coursekit._build_batches_main()")
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen([sys.executable, "-c", code, str(root), str(self.out)], stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        self._result: dict[str, Batch] | None = None
+
+    def result(self) -> dict[str, Batch]:
+        if self._result is None:
+            self.proc.wait()
+            try:
+                with open(self.out, "rb") as f:
+                    self._result = pickle.load(f)
+            except Exception:
+                tail = self.log.read_text(errors="replace")[-5000:] if self.log.exists() else ""
+                error = (f"the background batch process ({self.root}) exited with {self.proc.returncode} "
+                         f"without results:\n{tail}\n{traceback.format_exc()}")
+                keys = [*ASSIGNMENTS, *([f"{ASSIGNMENTS[0]}:loop"] if ASSIGNMENTS else [])]
+                self._result = {key: Batch(key.split(":")[0], error=error) for key in keys}
+        return self._result
+
+    def stop(self) -> None:
+        """Ends an unfinished run (the session ended early, e.g. ``-x``): the child and nbgrader (whose kernels
+        exit with their parent)."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+
+
+def _build_batches_main() -> None:
+    root, out = Path(sys.argv[1]), Path(sys.argv[2])
+    result = build_batches(root)
+    tmp = out.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        pickle.dump(result, f)
+    os.replace(tmp, out)
 
 
 # ---------------------------------------------------------------------------------------------- lessons

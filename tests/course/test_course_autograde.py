@@ -1,13 +1,14 @@
 """CI checks 2-5 with real `nbgrader autograde` (scores read from the gradebook, never from exit codes).
 
 One autograde call per assignment grades all fake students: "solution" (check 2), "exercise" (check 3),
-"wrong_NN" (check 4), "right_NN" (correct answers in another style: full marks) and "edge_cases" (check 5); "<first>:loop" grades an endless loop with a short timeout.
+"wrong_NN" (check 4), "right_round_NN" (correct answers in another style, one per cell and round: full marks)
+and "edge_cases" (check 5); "<first>:loop" grades an endless loop with a short timeout.
 """
 from __future__ import annotations
 
 import pytest
 
-from coursekit import ASSIGNMENTS, LOOP_TIMEOUT, source_notebooks, tasks
+from coursekit import ASSIGNMENTS, LOOP_TIMEOUT, right_answer_student, source_notebooks, tasks
 from tinyqnn.course import grading
 
 pytestmark = pytest.mark.slow
@@ -50,7 +51,7 @@ def test_wrong_answer_loses_exactly_its_points(wrong_case, batches):
 
 def test_right_answer_in_another_style_gets_full_marks(right_case, batches):
     assignment, index = right_case
-    assert_scores(batches[assignment], f"right_{index:02d}")
+    assert_scores(batches[assignment], right_answer_student(assignment, index))
 
 
 def test_edge_cases_are_graded_and_isolated(assignment, batches):

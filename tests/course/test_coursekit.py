@@ -1,0 +1,25 @@
+"""The course checks' own bookkeeping (coursekit.py): right answers share fake students without losing one."""
+from __future__ import annotations
+
+from coursekit import ASSIGNMENTS, WRONG_DIR, answer_rounds, right_answer_cases, right_answer_student, right_student
+from tinyqnn.course import grading
+
+
+def test_rounds_hold_every_answer_once_and_never_two_for_one_cell():
+    answers = [{"cell": c} for c in ("a", "b", "a", "c", "a", "b")]
+    rounds = answer_rounds(answers)
+    assert rounds == [[0, 1, 3], [2, 5], [4]]
+    assert answer_rounds([]) == []
+
+
+def test_every_right_answer_has_a_round_student_with_no_other_answer_for_its_cell():
+    assert right_answer_cases(), "no right answers found"
+    for assignment in ASSIGNMENTS:
+        path = WRONG_DIR / f"{assignment}.py"
+        answers = grading.load_right_answers(path) if path.exists() else []
+        rounds = answer_rounds(answers)
+        assert sorted(i for r in rounds for i in r) == list(range(len(answers))), assignment
+        for k, indices in enumerate(rounds):
+            cells = [answers[i]["cell"] for i in indices]
+            assert len(cells) == len(set(cells)), (assignment, k, cells)
+            assert all(right_answer_student(assignment, i) == right_student(k) for i in indices)
