@@ -137,8 +137,26 @@ def _children() -> set[int]:
     """Live child processes, less multiprocessing's resource tracker (it lives as long as this interpreter)."""
     import psutil  # a dependency of distributed
 
-    return {p.pid for p in psutil.Process().children(recursive=True)
-            if p.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(p.cmdline())}
+    found = set()
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(p.cmdline()):
+                found.add(p.pid)
+        except psutil.NoSuchProcess:  # exited while we looked
+            pass
+    return found
+
+
+def _left_running(before: set[int], seconds: float = 15.0) -> set[int]:
+    """Child processes not in ``before`` still alive (zombies count as gone) ``seconds`` after the cluster closed:
+    a worker the nanny restarted just before the close exits on its own shortly after; one that leaks does not.
+    Polled, not waited for: reaping them here would take their exit status from multiprocessing."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while (extra := _children() - before) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return extra
 
 
 def test_a_worker_killed_more_often_than_dask_allows_stops_the_run():
@@ -158,7 +176,7 @@ def test_a_worker_killed_more_often_than_dask_allows_stops_the_run():
     finally:
         ex.close()
     # nothing left running: neither the first worker processes nor the ones the nannies restarted
-    assert ex.client.status == "closed" and _children() <= before
+    assert ex.client.status == "closed" and _left_running(before) == set()
     # the run stopped after iteration 1, with exactly the weights of a clean 1-iteration run
     clean, h_clean = train(LinearProblem(d=10), TrainConfig(**{**cfg.__dict__, "iterations": 1}))
     assert seen["t"] == 1 and seen["loss"] == h_clean.loss and np.array_equal(seen["w"], clean.params[0])
