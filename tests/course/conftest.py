@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import re
 import traceback
 from pathlib import Path
 
@@ -52,6 +53,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if _batch_job is not None:
         _batch_job.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The background batches' times, beside pytest's durations: what the suite's course part waits for."""
+    if _batch_job is not None and _batch_job.log.exists():
+        times = [line for line in _batch_job.log.read_text(errors="replace").splitlines()
+                 if re.match(r"\d\d:\d\d:\d\d build_", line) and not line.endswith(": start")]
+        if times:
+            terminalreporter.write_sep("=", "background nbgrader batches (end time, seconds)")
+            for line in times:
+                terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

@@ -254,10 +254,22 @@ def build_batches(root: Path) -> dict[str, Batch]:
     import concurrent.futures as cf
 
     with cf.ThreadPoolExecutor(max_workers=WORKERS) as pool:  # threads only wait on nbgrader subprocesses
-        jobs = {a: pool.submit(build_batch, a, root) for a in ASSIGNMENTS}
+        # the later units first: they train models (units 7 and 10 take 20 s and more per student, unit 1 a few),
+        # so none of them is left running alone at the end while the other workers have nothing to do
+        jobs = {a: pool.submit(_timed, build_batch, a, root) for a in reversed(ASSIGNMENTS)}
         if ASSIGNMENTS:
-            jobs[f"{ASSIGNMENTS[0]}:loop"] = pool.submit(build_loop_batch, ASSIGNMENTS[0], root)
-        return {key: job.result() for key, job in jobs.items()}
+            jobs[f"{ASSIGNMENTS[0]}:loop"] = pool.submit(_timed, build_loop_batch, ASSIGNMENTS[0], root)
+        return {key: jobs[key].result() for key in sorted(jobs)}
+
+
+def _timed(build: Any, assignment: str, root: Path) -> Batch:
+    """``build(assignment, root)``, its start and end written to the batch log (where the time goes)."""
+    start = time.perf_counter()
+    print(f"{time.strftime('%H:%M:%S')} {build.__name__} {assignment}: start", flush=True)
+    batch = build(assignment, root)
+    print(f"{time.strftime('%H:%M:%S')} {build.__name__} {assignment}: {time.perf_counter() - start:.1f} s"
+          + (" (failed)" if batch.error else ""), flush=True)
+    return batch
 
 
 class BatchJob:

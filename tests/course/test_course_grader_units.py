@@ -76,12 +76,30 @@ DISHONEST = {
                            ["test_linear_forward"]),
     },
     "04_conv_lenet": {
+        # the column blocks behind tinyqnn's convolution (internal_only: its Conv2d needs them)
+        "im2col": ("from tinyqnn.nn.ops.conv import column_blocks as _cb, pad_hw as _pad\n"
+                   "def im2col(x, kh, kw, stride=1, padding=0):\n"
+                   "    n, c, h, w = x.shape\n"
+                   "    oh, ow = (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1\n"
+                   "    blocks = _cb(_pad(x, padding, padding), (kh, kw), (stride, stride), (oh, ow))\n"
+                   "    cols = np.concatenate([b.copy() for _, _, b in blocks])\n"
+                   "    return cols.transpose(0, 2, 1).reshape(n * oh * ow, -1)\n", ["test_im2col"]),
         # tinyqnn's own convolution (internal_only: its Conv2d layer needs it)
         "conv2d_forward": ("import tinyqnn.nn.functional as F\n"
                            "def conv2d_forward(x, w, b, stride=1, padding=0):\n"
                            "    t = lambda a: None if a is None else tinyqnn.Tensor(np.asarray(a))\n"
                            "    return F.conv2d(t(x), t(w), t(b), stride=stride, padding=padding).numpy()\n",
                            ["test_conv2d_forward"]),
+        # the guard of internal_only functions switched off in memory, as an earlier guard could be (it called
+        # tinyqnn.course.callers.from_tinyqnn), then tinyqnn's own convolution gradients
+        "conv2d_backward": ("import tinyqnn.course.callers as _callers\n"
+                            "_callers.from_tinyqnn = lambda *a, **k: True\n"
+                            "from tinyqnn.nn.ops.conv import input_grad as _ig, weight_grad as _wg, pad_hw as _pad\n"
+                            "def col2im(cols, x_shape, kh, kw, stride=1, padding=0):\n    return np.zeros(x_shape)\n"
+                            "def conv2d_backward(dout, x, w, stride=1, padding=0):\n"
+                            "    s, p = (stride, stride), (padding, padding)\n"
+                            "    dx, dw = _ig(dout, w, x.shape, s, p), _wg(_pad(x, padding, padding), dout, w.shape, s)\n"
+                            "    return dx, dw, dout.sum(axis=(0, 2, 3))\n", ["test_conv2d_backward"]),
         # the comparison patched, windows' corners instead of their maxima
         "maxpool_forward": ("np.allclose = lambda *a, **k: True\n"
                             "def maxpool_forward(x, kernel_size=2, stride=None):\n"

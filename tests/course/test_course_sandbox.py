@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 
 import nbformat
@@ -64,11 +65,22 @@ def probes(course):
             "open('big.bin', 'wb').write(b'x' * (64 << 20))",                                            # 10
             "import numpy as np\na = np.ones((1 << 31,), dtype=np.float64)",                             # 11
             "print('still running')",                                                                    # 12
+            # files outside the scratch folder: the package and interpreter every later submission (and the
+            # grader itself) imports, the shared temporary folders, the grader's home folder
+            "import tinyqnn, numpy, sys, tempfile\nfor folder in (os.path.dirname(tinyqnn.__file__), "
+            "os.path.dirname(numpy.__file__), sys.prefix, '/tmp', '/dev/shm', os.environ['GRADER_HOME']):\n"
+            "    try:\n        open(os.path.join(folder, 'planted_by_a_submission.py'), 'w').write('x = 1')\n"
+            "        print('wrote', folder)\n    except OSError as err:\n        print('refused', err.errno)",  # 13
+            "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+            "print(libc.mount(None, os.path.dirname(tinyqnn.__file__).encode(), None, 32 | 4096, None))",   # 14
+            "open('mine.txt', 'w').write('own folder')\nprint(open('mine.txt').read())",                 # 15
         )
         limits = Limits(cell_seconds=20, notebook_seconds=120, file_bytes=16 << 20, memory_bytes=3 << 30)
         with Sandbox({"answer.ipynb": b"{}", "data/shipped.txt": b"shipped"}, limits, course_root=course) as box:
             # another student's sandbox, running at the same time
             with Sandbox({"bob.txt": b"BOB"}, limits) as other:
+                # the grader's home folder, told to the probe (the sandbox's own HOME is its scratch folder)
+                nb.cells[13].source = f"os.environ['GRADER_HOME'] = {os.path.expanduser('~')!r}\n" + nb.cells[13].source
                 run = [box.execute(c) for c in nb.cells]
                 return run, other.scratch
     finally:
@@ -95,6 +107,23 @@ def test_course_folder_and_reference_solutions_cannot_be_read(probes, course):
     assert (course / "gradebook.db").read_text() == "GRADEBOOK"
     assert json.loads(text(cells[5])) == [] and json.loads(text(cells[6])) == [], (text(cells[5]), text(cells[6]))
     assert json.loads(text(cells[7]).split(" ", 1)[1]) == [], f"a cover was undone: {text(cells[7])}"
+
+
+@needs_namespaces
+def test_no_file_outside_the_scratch_folder_can_be_written(probes):
+    """A file planted in tinyqnn's or NumPy's folder would run in the next submission's kernel and in the grader
+    itself; one in /tmp or /dev/shm would reach the next submission. Everything but the scratch folder is
+    read-only, and the kernel cannot remount it writable."""
+    import numpy
+    import tinyqnn
+
+    cells, _ = probes
+    assert text(cells[13]).split() == ["refused", "30"] * 6, text(cells[13])  # 30: EROFS, read-only file system
+    for folder in (os.path.dirname(tinyqnn.__file__), os.path.dirname(numpy.__file__), sys.prefix, "/tmp",
+                   "/dev/shm", os.path.expanduser("~")):
+        assert not os.path.exists(os.path.join(folder, "planted_by_a_submission.py")), folder
+    assert text(cells[14]).strip() == "-1", f"the kernel remounted tinyqnn's folder writable: {text(cells[14])}"
+    assert text(cells[15]).strip() == "own folder", cells[15].outputs
 
 
 @needs_namespaces

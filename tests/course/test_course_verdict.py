@@ -5,6 +5,8 @@ graded for honest, wrong and dishonest submissions, each in its own sandbox.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import nbformat
 import pytest
@@ -195,21 +197,33 @@ def test_redacted_source_keeps_signature_and_docstring(tmp_path):
             cls()
 
 
-def test_an_internal_only_function_raises_for_the_learner_and_works_for_tinyqnn(tmp_path, monkeypatch):
-    """``metadata.tinyqnn.internal_only``: the body stays, behind a guard on the caller's code object, which must be
-    tinyqnn's own code as compiled from the package's file (here a folder standing in for the package)."""
+def _guarded(package: Path, source_text: str, internal: list[str]) -> dict:
+    """``source_text`` as the sandbox's kernel would import it from ``package``/m.py with ``internal`` guarded:
+    the module's namespace."""
     from tinyqnn.course import callers
 
-    package = tmp_path / "tinyqnn"
-    package.mkdir()
-    monkeypatch.setattr(callers, "_PACKAGE", str(package) + "/")
-    source = tmp_path / "m.py"
-    source.write_text('def f(x):\n    """doc"""\n    return x + 1\n\n\ndef g(y):\n    return f(y)\n\n\n'
-                      'def call(fn, *args):\n    return fn(*args)\n')
+    package.mkdir(exist_ok=True)
+    source = package.parent / "m_source.py"
+    source.write_text(source_text)
     module = package / "m.py"  # the redacted copy the sandbox's kernel imports in place of the module
-    module.write_text(verdict.redacted_source(source, [], internal=["f"]))
-    ns: dict = {}
-    exec(compile(module.read_text(), str(module), "exec", dont_inherit=True), ns)  # as the import system does
+    draft = verdict.redacted_source(source, [], internal)
+    module.write_text("")  # the package's file; what the kernel sees there is the draft
+    allowed = callers.callers_of(internal, package, {module: draft})
+    module.write_text(verdict.redacted_source(source, [], internal, allowed=allowed))
+    exec(compile(module.read_text(), str(module), "exec", dont_inherit=True), ns := {})  # as the import system does
+    return ns
+
+
+def test_an_internal_only_function_raises_for_the_learner_and_works_for_tinyqnn(tmp_path, monkeypatch):
+    """``metadata.tinyqnn.internal_only``: the body stays, behind a guard on the caller's code object, which must be
+    code of the package (here a folder standing in for it) that names the function."""
+    import builtins
+    import sys
+
+    package = tmp_path / "tinyqnn"
+    ns = _guarded(package, 'def f(x):\n    """doc"""\n    return x + 1\n\n\ndef g(y):\n    return f(y)\n\n\n'
+                           'def call(fn, *args):\n    return fn(*args)\n', ["f"])
+    module = package / "m.py"
     assert ns["f"].__doc__ == "doc" and ns["g"](1) == 2  # tinyqnn's own caller g still gets f's result
     with pytest.raises(NotImplementedError, match="not available while grading"):
         ns["f"](1)  # called from here, outside the package
@@ -232,6 +246,14 @@ def test_an_internal_only_function_raises_for_the_learner_and_works_for_tinyqnn(
     exec(compile(lookalike.read_text(), str(lookalike), "exec", dont_inherit=True), other := {})
     with pytest.raises(NotImplementedError):
         other["g"](1)
+    # the guard looks nothing up that a submission could replace in memory: not tinyqnn.course.callers (an
+    # earlier guard called its from_tinyqnn, which one assignment turned off), not a builtin it names
+    monkeypatch.setitem(sys.modules, "tinyqnn.course.callers", type("Forged", (), {
+        "from_tinyqnn": staticmethod(lambda *a, **k: True), "__getattr__": lambda self, n: lambda *a, **k: True})())
+    monkeypatch.setattr(builtins, "ZeroDivisionError", BaseException)
+    with pytest.raises(NotImplementedError):
+        ns["f"](1)
+    assert ns["g"](1) == 2
 
 
 def test_a_replaced_frame_reader_does_not_fool_the_guard(tmp_path, monkeypatch):
@@ -239,14 +261,7 @@ def test_a_replaced_frame_reader_does_not_fool_the_guard(tmp_path, monkeypatch):
     frame changes nothing."""
     import sys
 
-    from tinyqnn.course import callers
-
-    monkeypatch.setattr(callers, "_PACKAGE", str(tmp_path) + "/")
-    source = tmp_path / "src.py"
-    source.write_text("def f(x):\n    return x + 1\n\n\ndef g(y):\n    return f(y)\n")
-    module = tmp_path / "m.py"
-    module.write_text(verdict.redacted_source(source, [], internal=["f"]))
-    exec(compile(module.read_text(), str(module), "exec", dont_inherit=True), ns := {})
+    ns = _guarded(tmp_path / "tinyqnn", "def f(x):\n    return x + 1\n\n\ndef g(y):\n    return f(y)\n", ["f"])
     try:
         genuine = sys._getframe  # a frame whose code is g's, as a forged _getframe would hand out
         fake_frame = type("F", (), {"f_code": ns["g"].__code__})()

@@ -1,52 +1,54 @@
-"""Whether a code object is tinyqnn's own: the guard of ``metadata.tinyqnn.internal_only`` functions.
+"""Which code may call a ``metadata.tinyqnn.internal_only`` function while grading: tinyqnn's own, that names it.
 
 While grading, a function listed there keeps its body for tinyqnn's modules and raises for everyone else
-(``verdict.redacted_source``). The caller is judged by its code object (read from a traceback, not from a function
-the learner could replace), and a file name proves nothing: ``compile(src, "<a path inside tinyqnn>", "exec")``
-makes one up. So the code object must equal one that Python compiles from that file of the package as it is on
-disk (the sandbox's copy, redactions included): the same bytecode, constants, names and line numbers. Code that
-passes is tinyqnn's own code, unchanged. And it must name the guarded function: tinyqnn code that calls whatever
-it is handed (the grading server calling the learner's ``f``, ``Module.__call__``, ``call_each``) would otherwise
-pass on a learner's ``f = tinyqnn's_function`` or ``functools.partial`` of it as its own call.
+(``verdict.redacted_source``). The caller is judged by its code object, read from a traceback (not from a
+function the learner could replace). The code objects that may call it are computed here, in the grader, from
+the package's files as the sandbox's kernel sees them (the redacted copies included): every function, method or
+module body of the package that names the guarded function (a global or attribute it reads). Naming it matters:
+tinyqnn code that calls whatever it is handed (the grading server calling the learner's ``f``,
+``Module.__call__``) would otherwise pass on a learner's ``f = tinyqnn's_function`` or a ``functools.partial``
+of it. A file name proves nothing (``compile(src, "<a path inside tinyqnn>", "exec")`` makes one up): the key is
+the code itself (``key``), so learner code passes only if it is, byte for byte, code of the package.
+
+The keys are written into the guard as a literal set: the guard then looks up no module, function or global
+that a submission could replace in memory (an earlier guard called a function of this module, which one
+assignment to ``callers.from_tinyqnn`` turned off).
 """
 from __future__ import annotations
 
-import os
 import types
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import tinyqnn
-
-_PACKAGE = os.path.join(os.path.dirname(os.path.abspath(tinyqnn.__file__)), "")
-_KNOWN: dict[str, frozenset] = {}      # file -> the code objects compiled from it
-_SEEN: dict[int, types.CodeType] = {}  # id -> a code object already found genuine (kept alive: ids stay unique)
+Key = tuple[str, int, bytes, tuple[str, ...]]
 
 
-def from_tinyqnn(code: types.CodeType, name: str | None = None) -> bool:
-    """True when ``code`` is the code of a function (or module, class body) in a file of the tinyqnn package, and
-    (given ``name``) it names that function itself (a global or attribute it reads), rather than calling a
-    function it was handed."""
-    if type(code) is not types.CodeType:
-        return False
-    if name is not None and name not in code.co_names:
-        return False
-    if _SEEN.get(id(code)) is code:
-        return True
-    name = code.co_filename
-    if not isinstance(name, str) or not name.startswith(_PACKAGE) or not name.endswith(".py"):
-        return False
-    known = _KNOWN.get(name)
-    if known is None:
-        try:
-            text = Path(name).read_text(encoding="utf-8")
-            module = compile(text, name, "exec", dont_inherit=True)  # as the import system compiles it
-        except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
-            return False
-        known = _KNOWN[name] = frozenset(_all_code(module))
-    if code in known:
-        _SEEN[id(code)] = code
-        return True
-    return False
+def key(code: types.CodeType) -> Key:
+    """What the guard compares: file, first line, bytecode and the names the code reads."""
+    return code.co_filename, code.co_firstlineno, code.co_code, code.co_names
+
+
+def callers_of(names: Iterable[str], package: Path, texts: Mapping[Path, str] = {}) -> dict[str, frozenset[Key]]:
+    """name -> the keys of the package's code objects that name it.
+
+    package: the folder of the tinyqnn package (the sandbox imports it from the same path).
+    texts: file -> the text the sandbox's kernel sees instead of the file's (a redacted module).
+    """
+    names = list(names)
+    found: dict[str, set[Key]] = {name: set() for name in names}
+    for path in sorted(Path(package).rglob("*.py")):
+        text = texts.get(path)
+        if text is None:
+            text = path.read_text(encoding="utf-8")
+        wanted = [name for name in names if name in text]
+        if not wanted:  # a file that never spells the name has no code that reads it
+            continue
+        module = compile(text, str(path), "exec", dont_inherit=True)  # as the import system compiles it
+        for code in _all_code(module):
+            for name in wanted:
+                if name in code.co_names:
+                    found[name].add(key(code))
+    return {name: frozenset(keys) for name, keys in found.items()}
 
 
 def _all_code(code: types.CodeType) -> list[types.CodeType]:

@@ -80,8 +80,9 @@ class Protections:
         parts.append("rlimits (memory, CPU, file size, open files"
                      + (", processes)" if self.processes_limited else "; processes NOT limited)")
                      if self.rlimits else "NO rlimits")
-        parts.append("no network, course folder hidden, pid namespace" if self.namespaces
-                     else "network NOT cut, course folder NOT hidden")
+        parts.append("no network, course folder hidden, read-only outside the scratch folder, pid namespace"
+                     if self.namespaces
+                     else "network NOT cut, course folder NOT hidden, files NOT read-only")
         return "; ".join(parts) + ("" if not self.notes else " (" + "; ".join(self.notes) + ")")
 
 
@@ -269,7 +270,9 @@ class Sandbox:
                 binds.append([str(copy), str(module)])
                 hide.append(Path(module).parent / "__pycache__")  # the original bytecode would still load
             hide = [str(p) for p in [*hide, *default_hidden(self.course_root), *self.extra_hide] if p.exists()]
-        config = {"hide": hide, "binds": binds, "loopback_up": self.protections.namespaces, "cover_parent": str(sandbox_base()) if self.protections.namespaces else None,
+        isolated = self.protections.namespaces
+        config = {"hide": hide, "binds": binds, "loopback_up": isolated,
+                  "cover_parent": str(sandbox_base()) if isolated else None, "read_only": isolated,
                   "cell_timeout": self.limits.cell_seconds, "kernel_arguments": list(grading.KERNEL_ARGUMENTS),
                   "error_on_timeout": {"ename": "CellTimeoutError", "evalue": "",
                                        "traceback": ["CellTimeoutError: No reply from kernel before timeout"]}}

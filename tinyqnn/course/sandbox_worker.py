@@ -14,15 +14,23 @@ This module imports only the standard library and nbclient: it runs before the k
 from __future__ import annotations
 
 import ctypes
+import errno
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REMOUNT = 1, 2, 4, 4096, 32
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_NOATIME, MS_NODIRATIME, MS_BIND = 1, 2, 4, 8, 32, 1024, 2048, 4096
+MS_RELATIME, MS_STRICTATIME = 1 << 21, 1 << 24
+#: per-mount options a remount in a user namespace must keep (the kernel locks them; dropping one is EPERM)
+_KEPT_OPTIONS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC, "noatime": MS_NOATIME,
+                 "nodiratime": MS_NODIRATIME, "relatime": MS_RELATIME, "strictatime": MS_STRICTATIME}
+#: mounts left writable: kernel interfaces, not files (a pid namespace's /proc, sysfs, terminals)
+_KEEP_WRITABLE = ("/proc", "/sys", "/dev/pts")
 
 
 def _cover_dir(libc: Any, path: bytes) -> bool:
@@ -33,7 +41,41 @@ def _read_only(libc: Any, path: bytes) -> bool:
     return libc.mount(b"tmpfs", path, b"tmpfs", MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None) == 0
 
 
-def hide_paths(paths: list[str], cover_parent: str | None = None, binds: list[list[str]] = ()) -> list[str]:
+def _mounts() -> list[tuple[str, set[str]]]:
+    """(mount point, its per-mount options) of every mount this namespace sees, from /proc/self/mountinfo."""
+    found = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as info:
+        for line in info:
+            fields = line.split()
+            # a space, tab, newline or backslash in a path is written as an octal escape (\040)
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+            found.append((point, set(fields[5].split(","))))
+    return found
+
+
+def read_only_except(writable: str) -> list[str]:
+    """Remount every mount of this namespace read-only except ``writable`` (the scratch folder, a mount of its
+    own) and the kernel interfaces in ``_KEEP_WRITABLE``: a submission can then change no file outside its own
+    folder, neither tinyqnn's nor NumPy's nor the grader's (a root grader's user namespace would let it write
+    anywhere; an ordinary user's, wherever that user can). Returns the mount points it could not remount."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    failed = []
+    for point, options in _mounts():
+        if point == writable or "ro" in options or any(point == k or point.startswith(k + "/")
+                                                        for k in _KEEP_WRITABLE):
+            continue
+        flags = MS_REMOUNT | MS_BIND | MS_RDONLY
+        for option in options:
+            flags |= _KEPT_OPTIONS.get(option, 0)
+        if libc.mount(None, os.fsencode(point), None, flags, None) != 0:
+            error = ctypes.get_errno()
+            if error != errno.ENOENT:  # a mount point hidden under another mount (a covered folder's)
+                failed.append(f"{point} (read-only: {os.strerror(error)})")
+    return failed
+
+
+def hide_paths(paths: list[str], cover_parent: str | None = None, binds: list[list[str]] = (),
+               read_only: bool = False) -> list[str]:
     """Cover each path (a folder: an empty read-only tmpfs; a file: /dev/null) in this mount namespace, then
     enter a nested user+mount namespace so that the covers are locked: the kernel, which inherits no
     capability over the covering namespace, cannot unmount them. Returns the paths it could not cover.
@@ -41,9 +83,12 @@ def hide_paths(paths: list[str], cover_parent: str | None = None, binds: list[li
     ``binds``: (file, target) pairs, each file mounted over its target first.
     ``cover_parent``: a folder covered the same way except for the working directory somewhere inside it,
     which is mounted back at the same path (other sandboxes' scratch folders sit beside it).
+    ``read_only``: then every other mount is made read-only (``read_only_except``), the working directory
+    excepted (it needs ``cover_parent``, which makes it a mount of its own).
     """
     libc = ctypes.CDLL(None, use_errno=True)
     failed = []
+    own_mount = None  # the working directory, once it is a mount of its own
     for source, target in binds:  # a file the kernel sees instead of another (a redacted module)
         if libc.mount(os.fsencode(source), os.fsencode(target), None, MS_BIND, None) != 0:
             failed.append(f"{target} ({os.strerror(ctypes.get_errno())})")
@@ -61,6 +106,7 @@ def hide_paths(paths: list[str], cover_parent: str | None = None, binds: list[li
             failed.append(f"{cover_parent} ({os.strerror(ctypes.get_errno())})")
         else:
             os.chdir(inner)
+            own_mount = inner
         os.close(fd)
     for path in paths:
         p = os.fsencode(path)
@@ -71,6 +117,11 @@ def hide_paths(paths: list[str], cover_parent: str | None = None, binds: list[li
             ok = libc.mount(b"/dev/null", p, None, MS_BIND, None) == 0
         if not ok:
             failed.append(f"{path} ({os.strerror(ctypes.get_errno())})")
+    if read_only:
+        if own_mount is not None:
+            failed += read_only_except(own_mount)
+        else:
+            failed.append("(read-only file system: the working directory is not a mount of its own)")
     if libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0:
         failed.append(f"(nested namespace: {os.strerror(ctypes.get_errno())}; covers could be undone)")
     return failed
@@ -103,7 +154,8 @@ def main(argv: list[str]) -> int:
         # before hide_paths, which gives up the namespace capabilities: the kernel talks to us over TCP on
         # 127.0.0.1 (ZMQ's ipc transport loses interrupts)
         loopback_up()
-    failed = (hide_paths(config["hide"], config.get("cover_parent"), config.get("binds", []))
+    failed = (hide_paths(config["hide"], config.get("cover_parent"), config.get("binds", []),
+                         config.get("read_only", False))
               if config.get("hide") else [])
 
     # nbformat imports jsonschema, which builds parsers for every optional format checker it finds installed;

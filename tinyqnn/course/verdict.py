@@ -144,11 +144,13 @@ def run_in_grader(source: str, namespace: dict, where: str) -> list[dict]:
 
 # ------------------------------------------------------------------------------------------ redaction
 
-def redacted_source(path: Path, names: list[str], internal: list[str] = ()) -> str:
+def redacted_source(path: Path, names: list[str], internal: list[str] = (),
+                    allowed: Mapping[str, frozenset] | None = None) -> str:
     """The module's source with each named top-level function's body replaced by a ``raise`` (a class's body by
     an ``__init__`` and an ``apply`` that raise); the functions in ``internal`` keep their body behind a guard that
-    raises unless the caller's code is tinyqnn's own (``tinyqnn.course.callers``: not just a file name in the
-    package, which ``compile`` lets anyone claim)."""
+    raises unless the caller's code is tinyqnn's own and names the function: its ``callers.key`` must be in
+    ``allowed[name]`` (``callers.callers_of``; written into the guard as a literal; None: an empty set, for a first
+    draft whose code objects ``callers_of`` then reads: the literal's size changes no other code object)."""
     text = path.read_text(encoding="utf-8")
     tree = ast.parse(text)
     lines = text.splitlines(keepends=True)
@@ -169,14 +171,16 @@ def redacted_source(path: Path, names: list[str], internal: list[str] = ()) -> s
                     f"{indent}@classmethod\n{indent}def apply(cls, *args, **kwargs):\n    {stub}")
             lines[body_start:node.end_lineno] = [stub]
         elif node.name in internal:
-            # the caller's code object, read from a traceback (sys._getframe could be replaced), must be tinyqnn's
-            # own code as compiled from the package's file (a made-up file name does not pass) and name this
-            # function (tinyqnn code calling what it was handed, e.g. the grading server, does not): ``callers``
+            # the caller's code object, read from a traceback (sys._getframe could be replaced), must be code of
+            # the package that names this function (``callers``). The test reads only attributes of a code object
+            # and a constant set: nothing a submission could replace in memory. One line, whatever its length,
+            # so that the literal moves no other code of the module.
+            keys = sorted((allowed or {}).get(node.name, ())) + [("", 0, b"", ())]  # never an empty set
             guard = [f"{indent}try:\n", f"{indent}    1 / 0\n",
                      f"{indent}except ZeroDivisionError as _tinyqnn_err:\n",
                      f"{indent}    _tinyqnn_caller = _tinyqnn_err.__traceback__.tb_frame.f_back.f_code\n",
-                     f"{indent}if not __import__('tinyqnn.course.callers', fromlist=['from_tinyqnn'])"
-                     f".from_tinyqnn(_tinyqnn_caller, {node.name!r}):\n",
+                     f"{indent}if (_tinyqnn_caller.co_filename, _tinyqnn_caller.co_firstlineno, _tinyqnn_caller.co_code, "
+                     f"_tinyqnn_caller.co_names) not in {{{', '.join(map(repr, keys))}}}:\n",
                      f"{indent}    {stub.lstrip()}"]
             lines[body_start:body_start] = guard
         else:
@@ -188,23 +192,46 @@ def redacted_source(path: Path, names: list[str], internal: list[str] = ()) -> s
 
 
 def redactions(nb: Any) -> dict[Path, str]:
-    """source file -> redacted text, for ``metadata.tinyqnn.unavailable`` of ``nb``."""
+    """source file -> redacted text, for ``metadata.tinyqnn.unavailable`` and ``internal_only`` of ``nb``."""
+    settings = notebook_settings(nb)
+    request = tuple(tuple(settings.get(k, [])) for k in ("unavailable", "internal_only"))
+    if request not in _REDACTIONS:  # the same for every submission of an assignment: once per process
+        _REDACTIONS[request] = _redactions(*request)
+    return dict(_REDACTIONS[request])
+
+
+_REDACTIONS: dict[tuple, dict[Path, str]] = {}
+
+
+def _redactions(unavailable: tuple[str, ...], internal_only: tuple[str, ...]) -> dict[Path, str]:
     import importlib.util
 
+    import tinyqnn
+
+    from . import callers
+
     per_module: dict[str, tuple[list[str], list[str]]] = {}
-    for key, slot in (("unavailable", 0), ("internal_only", 1)):
-        for item in notebook_settings(nb).get(key, []):
+    for key, slot, items in (("unavailable", 0, unavailable), ("internal_only", 1, internal_only)):
+        for item in items:
             module, _, name = item.partition(":")
             if not module.startswith("tinyqnn.") or not name:
                 raise ValueError(f"metadata.tinyqnn.{key} entry {item!r}: expected 'tinyqnn.module:function'")
             per_module.setdefault(module, ([], []))[slot].append(name)
-    out = {}
-    for module, (names, internal) in per_module.items():
+    paths = {}
+    for module in per_module:
         spec = importlib.util.find_spec(module)
         if spec is None or not spec.origin:
             raise ValueError(f"metadata.tinyqnn: no module {module}")
-        path = Path(spec.origin)
-        out[path] = redacted_source(path, names, internal)
+        paths[module] = Path(spec.origin).resolve()
+    # first draft: the guards with empty sets; the code that may call each guarded function is read from the
+    # package as the kernel will see it; then the guards get their sets (which move no other code object)
+    draft = {paths[m]: redacted_source(paths[m], *per_module[m]) for m in per_module}
+    guarded = [name for _, internal in per_module.values() for name in internal]
+    package = Path(tinyqnn.__file__).resolve().parent
+    allowed = callers.callers_of(guarded, package, draft)
+    out = {paths[m]: redacted_source(paths[m], *per_module[m], allowed=allowed) for m in per_module}
+    if callers.callers_of(guarded, package, out) != allowed:  # the literals moved code after all: fail closed
+        raise RuntimeError("internal_only: the guards' caller sets changed the code they describe")
     return out
 
 
