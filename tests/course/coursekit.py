@@ -2,12 +2,14 @@
 
 Cost model: an autograde run costs one kernel start plus one full notebook execution per student, so
 every assignment is graded ONCE, with one fake student per scenario (the solution, the untouched exercise,
-each wrong answer, an "edge cases" student), and assignments run two at a time. Right answers, which must
-all get full marks, share students: round k holds the k-th right answer of every cell (any lost point fails
-every answer of its round, and the message names the cell). Wrong answers each keep their own student: only
-alone does a wrong answer show that it loses exactly its points. All of it runs in a background process
-started with the pytest session (``BatchJob``), while the tests that do not need it run. Everything here
-is discovered from ``solutions/*/``, so new units are checked as soon as they land.
+the wrong and right answers in rounds, an "edge cases" student), and assignments run two at a time. Right
+answers, which must all get full marks, share students: round k holds the k-th right answer of every cell (any
+lost point fails every answer of its round, and the message names the cell). Wrong answers share students too,
+but a round never holds two answers for one cell or two answers that fail a common test (``wrong_rounds``):
+each test a round loses is lost to exactly one of its answers, so every answer still shows that it loses its
+own points, and a point lost or kept that no answer of the round explains fails the round. All of it runs in
+a background process started with the pytest session (``BatchJob``), while the tests that do not need it run.
+Everything here is discovered from ``solutions/*/``, so new units are checked as soon as they land.
 """
 from __future__ import annotations
 
@@ -64,6 +66,34 @@ def answer_rounds(answers: list[dict]) -> list[list[int]]:
         per_cell.setdefault(a["cell"], []).append(i)
     depth = max(map(len, per_cell.values()), default=0)
     return [[ids[k] for ids in per_cell.values() if k < len(ids)] for k in range(depth)]
+
+
+def wrong_rounds(answers: list[dict]) -> list[list[int]]:
+    """Indices of wrong ``answers`` in rounds, first fit: within a round no two answers share a cell or a test
+    they fail, so the round's lost points are each one answer's."""
+    rounds: list[tuple[list[int], set[str], set[str]]] = []
+    for i, answer in enumerate(answers):
+        fails = set(answer["fails"])
+        for indices, cells, failed in rounds:
+            if answer["cell"] not in cells and not fails & failed:
+                break
+        else:
+            indices, cells, failed = [], set(), set()
+            rounds.append((indices, cells, failed))
+        indices.append(i)
+        cells.add(answer["cell"])
+        failed |= fails
+    return [indices for indices, _, _ in rounds]
+
+
+def wrong_student(round_: int) -> str:
+    return f"wrong_round_{round_:02d}"
+
+
+def wrong_answer_student(assignment: str, index: int) -> str:
+    """The fake student whose submission holds wrong answer ``index`` of ``assignment``."""
+    rounds = wrong_rounds(grading.load_wrong_answers(WRONG_DIR / f"{assignment}.py"))
+    return wrong_student(next(k for k, ids in enumerate(rounds) if index in ids))
 
 
 def right_student(round_: int) -> str:
@@ -170,13 +200,16 @@ def plan_students(assignment: str, course: grading.TempCourse) -> dict[str, Stud
 
     path = WRONG_DIR / f"{assignment}.py"
     wrong = grading.load_wrong_answers(path) if path.exists() else []
-    for i, wa in enumerate(wrong):
-        name = notebook_with_cell(sources, wa["cell"])
-        nbs = dict(solved)
-        nbs[name] = grading.replace_cell(solved[name], wa["cell"], wa["source"])
-        expected = {n: {gid: (0.0 if gid in wa["fails"] and n == name else pts) for gid, pts in full[n].items()}
-                    for n in full}
-        students[f"wrong_{i:02d}"] = Student(nbs, expected, f"wrong answer {i} for {wa['cell']}: {wa['why']}")
+    for k, indices in enumerate(wrong_rounds(wrong)):
+        nbs, lost = dict(solved), set()
+        for i in indices:
+            name = notebook_with_cell(sources, wrong[i]["cell"])
+            nbs[name] = grading.replace_cell(nbs[name], wrong[i]["cell"], wrong[i]["source"])
+            lost |= {(name, gid) for gid in wrong[i]["fails"]}
+        expected = {n: {gid: (0.0 if (n, gid) in lost else pts) for gid, pts in full[n].items()} for n in full}
+        what = "; ".join(f"wrong answer {i} for {wrong[i]['cell']} (fails {', '.join(wrong[i]['fails'])}): "
+                         f"{wrong[i]['why']}" for i in indices)
+        students[wrong_student(k)] = Student(nbs, expected, what)
     right = grading.load_right_answers(path) if path.exists() else []
     for k, indices in enumerate(answer_rounds(right)):
         nbs = dict(solved)

@@ -1,14 +1,17 @@
 """CI checks 2-5 with real `nbgrader autograde` (scores read from the gradebook, never from exit codes).
 
 One autograde call per assignment grades all fake students: "solution" (check 2), "exercise" (check 3),
-"wrong_NN" (check 4), "right_round_NN" (correct answers in another style, one per cell and round: full marks)
+"wrong_round_NN" (check 4: wrong answers, each round's answers for different cells and failing different tests, so
+each one loses exactly its points), "right_round_NN" (correct answers in another style, one per cell and round: full
+marks)
 and "edge_cases" (check 5); "<first>:loop" grades an endless loop with a short timeout.
 """
 from __future__ import annotations
 
 import pytest
 
-from coursekit import ASSIGNMENTS, LOOP_TIMEOUT, right_answer_student, source_notebooks, tasks
+from coursekit import (ASSIGNMENTS, LOOP_TIMEOUT, right_answer_student, source_notebooks, tasks,
+                       wrong_answer_student)
 from tinyqnn.course import grading
 
 pytestmark = pytest.mark.slow
@@ -46,7 +49,7 @@ def test_untouched_exercise_runs_to_the_end_with_zero_points(assignment, batches
 
 def test_wrong_answer_loses_exactly_its_points(wrong_case, batches):
     assignment, index = wrong_case
-    assert_scores(batches[assignment], f"wrong_{index:02d}")
+    assert_scores(batches[assignment], wrong_answer_student(assignment, index))
 
 
 def test_right_answer_in_another_style_gets_full_marks(right_case, batches):

@@ -1,7 +1,9 @@
-"""The course checks' own bookkeeping (coursekit.py): right answers share fake students without losing one."""
+"""The course checks' own bookkeeping (coursekit.py): right and wrong answers share fake students without losing
+one, and a wrong answer never shares one with an answer that could hide its lost points."""
 from __future__ import annotations
 
-from coursekit import ASSIGNMENTS, WRONG_DIR, answer_rounds, right_answer_cases, right_answer_student, right_student
+from coursekit import (ASSIGNMENTS, WRONG_DIR, answer_rounds, right_answer_cases, right_answer_student, right_student,
+                       wrong_answer_cases, wrong_answer_student, wrong_rounds, wrong_student)
 from tinyqnn.course import grading
 
 
@@ -23,3 +25,25 @@ def test_every_right_answer_has_a_round_student_with_no_other_answer_for_its_cel
             cells = [answers[i]["cell"] for i in indices]
             assert len(cells) == len(set(cells)), (assignment, k, cells)
             assert all(right_answer_student(assignment, i) == right_student(k) for i in indices)
+
+
+def test_wrong_rounds_never_pair_answers_for_one_cell_or_one_failing_test():
+    answers = [{"cell": "a", "fails": ["test_a"]}, {"cell": "b", "fails": ["test_b"]},
+               {"cell": "a", "fails": ["test_a"]}, {"cell": "c", "fails": ["test_c", "test_b"]},
+               {"cell": "d", "fails": ["test_d"]}]
+    assert wrong_rounds(answers) == [[0, 1, 4], [2, 3]]
+    assert wrong_rounds([]) == []
+
+
+def test_every_wrong_answer_has_a_round_student_whose_lost_tests_are_its_own():
+    assert wrong_answer_cases(), "no wrong answers found"
+    for assignment in ASSIGNMENTS:
+        path = WRONG_DIR / f"{assignment}.py"
+        answers = grading.load_wrong_answers(path) if path.exists() else []
+        rounds = wrong_rounds(answers)
+        assert sorted(i for r in rounds for i in r) == list(range(len(answers))), assignment
+        for k, indices in enumerate(rounds):
+            cells = [answers[i]["cell"] for i in indices]
+            fails = [gid for i in indices for gid in answers[i]["fails"]]
+            assert len(cells) == len(set(cells)) and len(fails) == len(set(fails)), (assignment, k, cells, fails)
+            assert all(wrong_answer_student(assignment, i) == wrong_student(k) for i in indices)
