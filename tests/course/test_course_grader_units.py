@@ -98,7 +98,8 @@ DISHONEST = {
                             "def col2im(cols, x_shape, kh, kw, stride=1, padding=0):\n    return np.zeros(x_shape)\n"
                             "def conv2d_backward(dout, x, w, stride=1, padding=0):\n"
                             "    s, p = (stride, stride), (padding, padding)\n"
-                            "    dx, dw = _ig(dout, w, x.shape, s, p), _wg(_pad(x, padding, padding), dout, w.shape, s)\n"
+                            "    dx = _ig(dout, w, x.shape, s, p)\n"
+                            "    dw = _wg(_pad(x, padding, padding), dout, w.shape, s)\n"
                             "    return dx, dw, dout.sum(axis=(0, 2, 3))\n", ["test_conv2d_backward"]),
         # the comparison patched, windows' corners instead of their maxima
         "maxpool_forward": ("np.allclose = lambda *a, **k: True\n"

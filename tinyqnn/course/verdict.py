@@ -176,11 +176,12 @@ def redacted_source(path: Path, names: list[str], internal: list[str] = (),
             # and a constant set: nothing a submission could replace in memory. One line, whatever its length,
             # so that the literal moves no other code of the module.
             keys = sorted((allowed or {}).get(node.name, ())) + [("", 0, b"", ())]  # never an empty set
+            caller = "_tinyqnn_caller"
             guard = [f"{indent}try:\n", f"{indent}    1 / 0\n",
                      f"{indent}except ZeroDivisionError as _tinyqnn_err:\n",
-                     f"{indent}    _tinyqnn_caller = _tinyqnn_err.__traceback__.tb_frame.f_back.f_code\n",
-                     f"{indent}if (_tinyqnn_caller.co_filename, _tinyqnn_caller.co_firstlineno, _tinyqnn_caller.co_code, "
-                     f"_tinyqnn_caller.co_names) not in {{{', '.join(map(repr, keys))}}}:\n",
+                     f"{indent}    {caller} = _tinyqnn_err.__traceback__.tb_frame.f_back.f_code\n",
+                     f"{indent}if ({caller}.co_filename, {caller}.co_firstlineno, {caller}.co_code, {caller}.co_names)"
+                     f" not in {{{', '.join(map(repr, keys))}}}:\n",
                      f"{indent}    {stub.lstrip()}"]
             lines[body_start:body_start] = guard
         else:
@@ -222,12 +223,12 @@ def _redactions(unavailable: tuple[str, ...], internal_only: tuple[str, ...]) ->
         spec = importlib.util.find_spec(module)
         if spec is None or not spec.origin:
             raise ValueError(f"metadata.tinyqnn: no module {module}")
-        paths[module] = Path(spec.origin).resolve()
+        paths[module] = Path(spec.origin)  # as the kernel imports it (the same finder): its code's file name
     # first draft: the guards with empty sets; the code that may call each guarded function is read from the
     # package as the kernel will see it; then the guards get their sets (which move no other code object)
     draft = {paths[m]: redacted_source(paths[m], *per_module[m]) for m in per_module}
     guarded = [name for _, internal in per_module.values() for name in internal]
-    package = Path(tinyqnn.__file__).resolve().parent
+    package = Path(tinyqnn.__file__).parent
     allowed = callers.callers_of(guarded, package, draft)
     out = {paths[m]: redacted_source(paths[m], *per_module[m], allowed=allowed) for m in per_module}
     if callers.callers_of(guarded, package, out) != allowed:  # the literals moved code after all: fail closed
