@@ -14,17 +14,24 @@ def test_rounds_hold_every_answer_once_and_never_two_for_one_cell():
     assert answer_rounds([]) == []
 
 
-def test_every_right_answer_has_a_round_student_with_no_other_answer_for_its_cell():
-    assert right_answer_cases(), "no right answers found"
+def _rounds_of_every_unit(load, make_rounds, student_of, round_student, distinct):
+    """For every unit's answers (``load``): each answer in exactly one round, ``student_of`` naming that round's
+    student, and ``distinct(answer)``'s items never shared within a round."""
     for assignment in ASSIGNMENTS:
         path = WRONG_DIR / f"{assignment}.py"
-        answers = grading.load_right_answers(path) if path.exists() else []
-        rounds = answer_rounds(answers)
+        answers = load(path) if path.exists() else []
+        rounds = make_rounds(answers)
         assert sorted(i for r in rounds for i in r) == list(range(len(answers))), assignment
         for k, indices in enumerate(rounds):
-            cells = [answers[i]["cell"] for i in indices]
-            assert len(cells) == len(set(cells)), (assignment, k, cells)
-            assert all(right_answer_student(assignment, i) == right_student(k) for i in indices)
+            items = [item for i in indices for item in distinct(answers[i])]
+            assert len(items) == len(set(items)), (assignment, k, items)
+            assert all(student_of(assignment, i) == round_student(k) for i in indices)
+
+
+def test_every_right_answer_has_a_round_student_with_no_other_answer_for_its_cell():
+    assert right_answer_cases(), "no right answers found"
+    _rounds_of_every_unit(grading.load_right_answers, answer_rounds, right_answer_student, right_student,
+                          lambda answer: [answer["cell"]])
 
 
 def test_wrong_rounds_never_pair_answers_for_one_cell_or_one_failing_test():
@@ -37,13 +44,5 @@ def test_wrong_rounds_never_pair_answers_for_one_cell_or_one_failing_test():
 
 def test_every_wrong_answer_has_a_round_student_whose_lost_tests_are_its_own():
     assert wrong_answer_cases(), "no wrong answers found"
-    for assignment in ASSIGNMENTS:
-        path = WRONG_DIR / f"{assignment}.py"
-        answers = grading.load_wrong_answers(path) if path.exists() else []
-        rounds = wrong_rounds(answers)
-        assert sorted(i for r in rounds for i in r) == list(range(len(answers))), assignment
-        for k, indices in enumerate(rounds):
-            cells = [answers[i]["cell"] for i in indices]
-            fails = [gid for i in indices for gid in answers[i]["fails"]]
-            assert len(cells) == len(set(cells)) and len(fails) == len(set(fails)), (assignment, k, cells, fails)
-            assert all(wrong_answer_student(assignment, i) == wrong_student(k) for i in indices)
+    _rounds_of_every_unit(grading.load_wrong_answers, wrong_rounds, wrong_answer_student, wrong_student,
+                          lambda answer: [("cell", answer["cell"]), *(("test", t) for t in answer["fails"])])
