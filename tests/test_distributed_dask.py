@@ -133,48 +133,36 @@ class AlwaysDies(LinearProblem):
         return super().batch(worker, t)
 
 
-def _children() -> set[int]:
-    """Live child processes, less multiprocessing's resource tracker (it lives as long as this interpreter)."""
+def _children(skip: set[int] = frozenset()) -> set[int]:
+    """Live descendants of this process, less multiprocessing's resource tracker (it lives as long as this
+    interpreter) and less the processes in ``skip`` and everything below them. What runs below a process that was
+    already there is that process's business: in the full suite the course tests' background grading (started at
+    collection) starts kernels while these tests run, and a fresh-clone CI run once counted four of them as leaked
+    Dask workers."""
     import psutil  # a dependency of distributed
 
-    found = set()
-    for p in psutil.Process().children(recursive=True):
+    found, todo = set(), psutil.Process().children()
+    while todo:
+        p = todo.pop()
+        if p.pid in skip:
+            continue
         try:
             if p.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(p.cmdline()):
                 found.add(p.pid)
+            todo += p.children()
         except psutil.NoSuchProcess:  # exited while we looked
             pass
     return found
 
 
-def _new_descendants(before: set[int]) -> set[int]:
-    """Live descendants not in ``before`` and not below a process in ``before``. Those below are that process's
-    business: in the full suite the course tests' background grading (started at collection) starts kernels while
-    these tests run, and a fresh-clone CI run once counted four of them as leaked Dask workers."""
-    import psutil
-
-    me = os.getpid()
-    extra = set()
-    for pid in _children() - before:
-        try:
-            parent = psutil.Process(pid).ppid()
-            while parent not in (me, 0, 1) and parent not in before:
-                parent = psutil.Process(parent).ppid()
-        except psutil.NoSuchProcess:  # it or an ancestor exited while we looked
-            continue
-        if parent not in before:
-            extra.add(pid)
-    return extra
-
-
 def _left_running(before: set[int], seconds: float = 15.0) -> set[int]:
-    """Child processes not in ``before`` still alive (zombies count as gone) ``seconds`` after the cluster closed:
+    """Descendants not in or below ``before`` still alive (zombies count as gone) ``seconds`` after the cluster closed:
     a worker the nanny restarted just before the close exits on its own shortly after; one that leaks does not.
     Polled, not waited for: reaping them here would take their exit status from multiprocessing."""
     import time
 
     deadline = time.monotonic() + seconds
-    while (extra := _new_descendants(before)) and time.monotonic() < deadline:
+    while (extra := _children(skip=before)) and time.monotonic() < deadline:
         time.sleep(0.1)
     return extra
 

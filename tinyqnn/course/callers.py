@@ -28,7 +28,8 @@ def key(code: types.CodeType) -> Key:
     return code.co_filename, code.co_firstlineno, code.co_code, code.co_names
 
 
-def callers_of(names: Iterable[str], package: Path, texts: Mapping[Path, str] = {}) -> dict[str, frozenset[Key]]:
+def callers_of(names: Iterable[str], package: Path,
+               texts: Mapping[Path, str] | None = None) -> dict[str, frozenset[Key]]:
     """name -> the keys of the package's code objects that name it.
 
     package: the folder of the tinyqnn package (the sandbox imports it from the same path).
@@ -37,7 +38,7 @@ def callers_of(names: Iterable[str], package: Path, texts: Mapping[Path, str] = 
     names = list(names)
     found: dict[str, set[Key]] = {name: set() for name in names}
     for path in sorted(Path(package).rglob("*.py")):
-        text = texts.get(path)
+        text = (texts or {}).get(path)
         if text is None:
             text = path.read_text(encoding="utf-8")
         wanted = [name for name in names if name in text]
