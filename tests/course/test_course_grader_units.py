@@ -7,6 +7,8 @@ its own cell; grading independence makes the round lose exactly the union of its
 """
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from coursekit import WRONG_DIR
@@ -200,6 +202,62 @@ DISHONEST = {
 }
 
 
+#: per unit: answers that reach tinyqnn's own version of a task through tinyqnn code that may call it (a layer, a
+#: Function class, the autograd engine, a public helper), directly, in a thread or in another process. The
+#: internal_only guard lets them through (its callers are tinyqnn's); the unit's ``sealed`` sandbox stops them.
+ROUTES = {
+    "02_tensors": {
+        # tinyqnn's unbroadcast behind its autograd: the gradient of a broadcast addition
+        "unbroadcast": ("def unbroadcast(grad, shape):\n"
+                        "    grad = np.asarray(grad)\n"
+                        "    t = tinyqnn.tensor(np.zeros(shape, dtype=grad.dtype), requires_grad=True)\n"
+                        "    (t + tinyqnn.tensor(np.zeros(grad.shape, dtype=grad.dtype))).backward(grad)\n"
+                        "    return t.grad.numpy()\n", ["test_unbroadcast"]),
+        "mul_backward": ("def mul_backward(grad, a, b):\n"
+                         "    ta, tb = tinyqnn.tensor(a, requires_grad=True), tinyqnn.tensor(b, requires_grad=True)\n"
+                         "    (ta * tb).backward(grad)\n    return ta.grad.numpy(), tb.grad.numpy()\n",
+                         ["test_mul_backward"]),
+    },
+    "04_conv_lenet": {
+        # tinyqnn's Conv2d layer, in a fresh Python process
+        "conv2d_forward": ("import subprocess, sys\n"
+                           "def conv2d_forward(x, w, b, stride=1, padding=0):\n"
+                           "    np.savez('io.npz', x=x, w=w, b=np.zeros(w.shape[0], x.dtype) if b is None else b)\n"
+                           "    code = ('import numpy as np, tinyqnn\\nfrom tinyqnn import nn\\nd = np.load(\"io.npz\")\\n'\n"
+                           "            'f, c, kh, kw = d[\"w\"].shape\\n'\n"
+                           "            f'm = nn.Conv2d(c, f, (kh, kw), stride={stride}, padding={padding}, dtype=d[\"x\"].dtype)\\n'\n"
+                           "            'm.weight.data[...] = d[\"w\"]\\nm.bias.data[...] = d[\"b\"]\\n'\n"
+                           "            'np.save(\"out.npy\", m(tinyqnn.Tensor(d[\"x\"])).detach().numpy())\\n')\n"
+                           "    subprocess.run([sys.executable, '-c', code], check=True)\n"
+                           "    return np.load('out.npy')\n", ["test_conv2d_forward"]),
+        # tinyqnn's Conv2d layer and its backward, in the kernel itself
+        "conv2d_backward": ("def conv2d_backward(dout, x, w, stride=1, padding=0):\n"
+                            "    m = nn.Conv2d(w.shape[1], w.shape[0], w.shape[2:], stride=stride, padding=padding,\n"
+                            "                  dtype=x.dtype)\n"
+                            "    m.weight.data[...] = w\n"
+                            "    t = tinyqnn.Tensor(x, requires_grad=True)\n"
+                            "    m(t).backward(dout)\n"
+                            "    return t.grad.numpy(), m.weight.grad.numpy(), m.bias.grad.numpy()\n",
+                            ["test_conv2d_backward"]),
+        # tinyqnn's MaxPool2d layer, in a thread of the kernel
+        "maxpool_forward": ("import threading\n"
+                            "def maxpool_forward(x, kernel_size=2, stride=None):\n"
+                            "    out = {}\n"
+                            "    def work():\n"
+                            "        out['y'] = nn.MaxPool2d(kernel_size, stride)(tinyqnn.Tensor(x)).numpy()\n"
+                            "    t = threading.Thread(target=work)\n    t.start()\n    t.join()\n"
+                            "    return out['y']\n", ["test_maxpool_forward"]),
+    },
+    "06_ste": {
+        # a public tinyqnn helper that starts gradient descent at its own spurious_minimizer's answer
+        "spurious_minimizer": ("from tinyqnn.theory import descent as _d\n"
+                               "def spurious_minimizer(v_star, w_star):\n"
+                               "    h = _d.from_spurious_minimum(v_star, w_star, stes=('relu',), steps=0)['relu']\n"
+                               "    return h.v[0], h.w[0]\n",
+                               ["test_spurious_minimizer"]),
+    },
+}
+
 def _notebooks(unit: str):
     source = grading.read_notebook(REPO / grading.SOLUTIONS_DIR / unit / f"{unit}.ipynb")
     release = grading.read_notebook(REPO / grading.EXERCISES_DIR / unit / f"{unit}.ipynb")
@@ -268,4 +326,22 @@ def test_dishonest_answers_score_nothing(unit):
     # the same submission with its tests in its own kernel (as nbgrader runs them) is fooled: the cases have teeth
     plain = sandbox.run_notebook(sub, limits=LIMITS)
     fooled = {gid: s.score for gid, s in grading.score_notebook(plain.nb).items()}
+    assert all(fooled[gid] > 0 for gid in lost), fooled
+
+
+@pytest.mark.skipif(not protections().namespaces, reason="tinyqnn's own versions are hidden only with namespaces")
+@pytest.mark.parametrize("unit", sorted(ROUTES))
+def test_routes_through_tinyqnn_score_nothing(unit):
+    source, solved = _notebooks(unit)
+    sub, lost = solved, set()
+    for cell, (text, tasks) in ROUTES[unit].items():
+        assert cell in verdict.sealed_names(source), f"{cell}: not in {unit}'s metadata.tinyqnn.sealed"
+        sub = grading.replace_cell(sub, cell, text)
+        lost |= set(tasks)
+    got = _scores(sub, source)
+    assert all(got[gid] == 0.0 for gid in lost), got
+    # without the sealed sandbox the routes score (the guard alone lets tinyqnn's callers through): teeth
+    unsealed = copy.deepcopy(source)
+    del unsealed.metadata.tinyqnn["sealed"]
+    fooled = _scores(sub, unsealed)
     assert all(fooled[gid] > 0 for gid in lost), fooled

@@ -487,3 +487,39 @@ def test_learner_side_makes_an_object_where_the_learner_s_code_changes_it():
         assert grading.score_notebook(run.nb)["test_bump"].score == points, run.nb.cells[2].outputs
         plain = sandbox.run_notebook(sub, limits=LIMITS)  # in the kernel (nbgrader): the plain call, same verdict
         assert grading.score_notebook(plain.nb)["test_bump"].score == points, plain.nb.cells[2].outputs
+
+
+def _sealed_assignment(sealed: list[str]) -> nbformat.NotebookNode:
+    """A function (``double``) answered in the sealed sandbox, and a class whose instances stay in the first."""
+    nb = nbformat.v4.new_notebook(cells=[
+        _cell("code", "setup", SETUP, locked=True),
+        _cell("code", "double", DOUBLE + "\n\nclass Box:\n    def __init__(self, x):\n        self.x = x\n",
+              solution=True),
+        _cell("code", "test_double", TEST_DOUBLE, grade=True, locked=True, points=1),
+        _cell("code", "test_box", "b = Box(np.arange(2.0))\nassert np.allclose(double(b.x), [0.0, 2.0])\n"
+              "double(b)\n", grade=True, locked=True, points=1),
+    ])
+    nb.metadata["tinyqnn"] = {"verdicts": "grader", "sealed": sealed}
+    return nb
+
+
+def test_a_sealed_name_must_be_one_the_tests_may_call():
+    source = _sealed_assignment(["double", "tripple"])
+    with pytest.raises(ValueError, match="sealed names tripple: no solution or locked cell defines"):
+        verdict.run_graded(source, limits=LIMITS, trusted=source)
+
+
+@pytest.mark.skipif(not PROT.namespaces, reason=f"the sealed sandbox needs namespaces: {PROT.notes}")
+def test_a_sealed_function_runs_in_its_own_sandbox_and_is_refused_objects_from_the_first():
+    source = _sealed_assignment(["double"])
+    run = verdict.run_graded(source, limits=LIMITS, trusted=source)
+    scores = {gid: s.score for gid, s in grading.score_notebook(run.nb).items()}
+    assert scores == {"test_double": 1.0, "test_box": 0.0}, scores
+    (error,) = [o for c in run.nb.cells if grading.grade_id(c) == "test_box" for o in c.outputs
+                if o.output_type == "error"]
+    assert "lives in the other grading sandbox" in error.evalue and "pass data" in error.evalue, error.evalue
+    # the same notebook unsealed: the object is the same kernel's, so the call goes through (and fails on its own)
+    unsealed = _sealed_assignment([])
+    run = verdict.run_graded(unsealed, limits=LIMITS, trusted=unsealed)
+    outputs = [o for c in run.nb.cells if grading.grade_id(c) == "test_box" for o in c.outputs]
+    assert not any("other grading sandbox" in o.get("evalue", "") for o in outputs), outputs

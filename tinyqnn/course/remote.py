@@ -542,7 +542,12 @@ class Channel:
         call-back); anything else pickled."""
         if isinstance(obj, RemoteObject):
             target = object.__getattribute__(obj, "_target")
-            return ("ref", target["ref"]) if isinstance(target, dict) else ("name", target)
+            if not isinstance(target, dict):
+                return ("name", target)  # a learner's name: each sandbox has its own
+            if object.__getattribute__(obj, "_channel") is not self:  # a handle means nothing in another kernel
+                raise ValueError(f"{obj!r} lives in the other grading sandbox (a sealed function's, see "
+                                 "metadata.tinyqnn.sealed): pass data to a sealed function, not an object")
+            return ("ref", target["ref"])
         if isinstance(obj, _GraderSide):
             return ("callback", self.key(obj.fn))
         if (obj is not inside and inside is None and callable(obj)

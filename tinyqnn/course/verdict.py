@@ -27,6 +27,11 @@ the tinyqnn package (the caller's code object must be one compiled from a tinyqn
 learner's own code cannot call them, even code compiled under a tinyqnn file name, but tinyqnn's modules still do.
 ``metadata.tinyqnn.sandbox_names`` lists setup-cell names that tests use as the sandbox's (unit 6's ``Tensor``:
 the tensors a test builds live where the learner's ``Function`` runs; the test reads their gradients as data).
+``metadata.tinyqnn.sealed`` lists learner functions whose tests' calls are answered by a second sandbox (with
+namespaces), where the ``internal_only`` functions are unavailable too, their bodies gone from disk: there no
+route reaches tinyqnn's own version, neither a layer or ``Function`` class that calls it (unit 4's ``nn.Conv2d``),
+nor the autograd engine, a thread or another process. That sandbox runs the same kernel cells as the first, up to
+the last test cell that names a sealed function (a cell that ran past its limit in the first is not run again).
 """
 from __future__ import annotations
 
@@ -47,6 +52,21 @@ from . import grading, remote
 from .sandbox import KernelDied, Limits, NotebookTimeout, Sandbox, protections, timeout_output
 
 GRADER = "grader"
+
+
+def sealed_names(nb: Any) -> list[str]:
+    """``metadata.tinyqnn.sealed``: learner functions whose tests' calls run where no ``internal_only`` function
+    works (see the module's docstring); each must be a name the tests may call (``learner_names``)."""
+    sealed = list(notebook_settings(nb).get("sealed", []))
+    unknown = sorted(set(sealed) - set(learner_names(nb)))
+    if unknown:
+        raise ValueError(f"metadata.tinyqnn.sealed names {', '.join(unknown)}: no solution or locked cell defines "
+                         "them (def or class at the top level)")
+    return sealed
+
+
+def _hit_cell_limit(cell: Any) -> bool:
+    return any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs)
 
 
 def notebook_settings(nb: Any) -> dict:
@@ -192,10 +212,13 @@ def redacted_source(path: Path, names: list[str], internal: list[str] = (),
     return "".join(lines)
 
 
-def redactions(nb: Any) -> dict[Path, str]:
-    """source file -> redacted text, for ``metadata.tinyqnn.unavailable`` and ``internal_only`` of ``nb``."""
+def redactions(nb: Any, sealed: bool = False) -> dict[Path, str]:
+    """source file -> redacted text, for ``metadata.tinyqnn.unavailable`` and ``internal_only`` of ``nb``
+    (``sealed``: for the sandbox that answers the ``sealed`` calls, where ``internal_only`` functions are
+    unavailable too)."""
     settings = notebook_settings(nb)
-    request = tuple(tuple(settings.get(k, [])) for k in ("unavailable", "internal_only"))
+    unavailable, internal = (tuple(settings.get(k, [])) for k in ("unavailable", "internal_only"))
+    request = (unavailable + internal, ()) if sealed else (unavailable, internal)
     if request not in _REDACTIONS:  # the same for every submission of an assignment: once per process
         _REDACTIONS[request] = _redactions(*request)
     return dict(_REDACTIONS[request])
@@ -284,32 +307,53 @@ def run_graded(nb: Any, files: Mapping[str, bytes] | None = None, limits: Limits
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+    sealed = sealed_names(trusted) if use_grader else []
+    sealed = sealed if protections().namespaces else []  # without namespaces no file can be hidden
+    # the sealed sandbox runs the kernel cells before the last test cell that calls a sealed function
+    last_sealed = max((i for i, (c, r) in enumerate(zip(nb.cells, roles))
+                       if r == "grader" and any(re.search(rf"\b{n}\b", grading.source_text(c)) for n in sealed)),
+                      default=-1)
     start = time.monotonic()
     status, reason = "ok", ""
     count = 0
     try:
-        with Sandbox(files or {}, limits, course_root, redact=redact) as box:
+        with contextlib.ExitStack() as stack:
+            box = stack.enter_context(Sandbox(files or {}, limits, course_root, redact=redact))
+            boxes = [box]
             namespace: dict[str, Any] = {"__name__": "__grader__"}
             if use_grader:
                 remote.install(box)
                 names = tuple(learner_names(trusted))
                 for name in names:
                     namespace[name] = remote.RemoteFunction(box, name, namespace, names)
+            if last_sealed >= 0:
+                sealed_box = stack.enter_context(Sandbox(files or {}, limits, course_root,
+                                                         redact=redactions(trusted, sealed=True)))
+                boxes.append(sealed_box)
+                remote.install(sealed_box)
+                for name in sealed:
+                    namespace[name] = remote.RemoteFunction(sealed_box, name, namespace, names)
+                notes.append(f"sealed sandbox for {', '.join(sealed)}")
             for i, (cell, role) in enumerate(zip(nb.cells, roles)):
                 if role == "markdown":
                     continue
                 try:
                     if role in ("kernel", "both"):
+                        unrun = copy.deepcopy(cell) if i < last_sealed else None
                         nb.cells[i] = cell = box.execute(cell)
+                        if unrun is not None and not _hit_cell_limit(cell):
+                            sealed_box.execute(unrun)  # its outputs are not the notebook's
                     if role in ("grader", "both"):
                         where = f"<cell {grading.grade_id(cell) or i}>"
                         if use_grader:  # one cell limit for all the calls of a test cell, as in nbgrader
-                            remote.channel(box).cell_deadline = time.monotonic() + limits.cell_seconds
+                            for b in boxes:
+                                remote.channel(b).cell_deadline = time.monotonic() + limits.cell_seconds
                         try:
                             outputs = run_in_grader(grading.source_text(cell), namespace, where)
                         finally:
                             if use_grader:
-                                remote.channel(box).cell_deadline = None
+                                for b in boxes:
+                                    remote.channel(b).cell_deadline = None
                         if role == "grader":
                             count += 1
                             cell.outputs = [nbformat.from_dict(o) for o in outputs]
