@@ -8,6 +8,7 @@ its own cell; grading independence makes the round lose exactly the union of its
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
@@ -223,9 +224,11 @@ ROUTES = {
         "conv2d_forward": ("import subprocess, sys\n"
                            "def conv2d_forward(x, w, b, stride=1, padding=0):\n"
                            "    np.savez('io.npz', x=x, w=w, b=np.zeros(w.shape[0], x.dtype) if b is None else b)\n"
-                           "    code = ('import numpy as np, tinyqnn\\nfrom tinyqnn import nn\\nd = np.load(\"io.npz\")\\n'\n"
+                           "    code = ('import numpy as np, tinyqnn\\nfrom tinyqnn import nn\\n'\n"
+                           "            'd = np.load(\"io.npz\")\\n'\n"
                            "            'f, c, kh, kw = d[\"w\"].shape\\n'\n"
-                           "            f'm = nn.Conv2d(c, f, (kh, kw), stride={stride}, padding={padding}, dtype=d[\"x\"].dtype)\\n'\n"
+                           "            f'm = nn.Conv2d(c, f, (kh, kw), stride={stride}, padding={padding},'\n"
+                           "            ' dtype=d[\"x\"].dtype)\\n'\n"
                            "            'm.weight.data[...] = d[\"w\"]\\nm.bias.data[...] = d[\"b\"]\\n'\n"
                            "            'np.save(\"out.npy\", m(tinyqnn.Tensor(d[\"x\"])).detach().numpy())\\n')\n"
                            "    subprocess.run([sys.executable, '-c', code], check=True)\n"
@@ -255,6 +258,23 @@ ROUTES = {
                                "    h = _d.from_spurious_minimum(v_star, w_star, stes=('relu',), steps=0)['relu']\n"
                                "    return h.v[0], h.w[0]\n",
                                ["test_spurious_minimizer"]),
+    },
+    "07_qat": {
+        # tinyqnn's own STE classes (QuantAct needs them in the unit's later cells), picked by name
+        "quant_relu_ste": ("from tinyqnn.quant import IdentitySTE, ReLUSTE, ClippedReLUSTE\n"
+                           "_STES = {'identity': IdentitySTE, 'relu': ReLUSTE, 'clipped_relu': ClippedReLUSTE}\n"
+                           "class QuantReLUSTE(Function):\n"
+                           "    @staticmethod\n"
+                           "    def apply(x, bits, alpha, surrogate='clipped_relu'):\n"
+                           "        if surrogate not in _STES:\n"
+                           "            raise ValueError(f'unknown surrogate {surrogate!r}')\n"
+                           "        return _STES[surrogate].apply(x, bits=bits, alpha=alpha)\n",
+                           ["test_quant_relu_ste"]),
+    },
+    "10_capstone": {
+        # tinyqnn's clipped-ReLU STE under the capstone's name
+        "capstone_ste": ("from tinyqnn.quant import ClippedReLUSTE\n"
+                         "class CapstoneSTE(ClippedReLUSTE):\n    name = 'capstone'\n", ["test_capstone_ste"]),
     },
 }
 
@@ -335,7 +355,8 @@ def test_routes_through_tinyqnn_score_nothing(unit):
     source, solved = _notebooks(unit)
     sub, lost = solved, set()
     for cell, (text, tasks) in ROUTES[unit].items():
-        assert cell in verdict.sealed_names(source), f"{cell}: not in {unit}'s metadata.tinyqnn.sealed"
+        defined = re.findall(r"^(?:def|class) (\w+)", text, re.M)
+        assert set(defined) & set(verdict.sealed_names(source)), f"{cell}: defines none of {unit}'s sealed names"
         sub = grading.replace_cell(sub, cell, text)
         lost |= set(tasks)
     got = _scores(sub, source)

@@ -495,9 +495,10 @@ def _sealed_assignment(sealed: list[str]) -> nbformat.NotebookNode:
         _cell("code", "setup", SETUP, locked=True),
         _cell("code", "double", DOUBLE + "\n\nclass Box:\n    def __init__(self, x):\n        self.x = x\n",
               solution=True),
+        _cell("code", "test_box", "b = Box(np.arange(2.0))\nassert np.allclose(b.x, [0.0, 1.0])\n",
+              grade=True, locked=True, points=1),
         _cell("code", "test_double", TEST_DOUBLE, grade=True, locked=True, points=1),
-        _cell("code", "test_box", "b = Box(np.arange(2.0))\nassert np.allclose(double(b.x), [0.0, 2.0])\n"
-              "double(b)\n", grade=True, locked=True, points=1),
+        _cell("code", "test_double_box", "double(b)\n", grade=True, locked=True, points=1),
     ])
     nb.metadata["tinyqnn"] = {"verdicts": "grader", "sealed": sealed}
     return nb
@@ -511,15 +512,17 @@ def test_a_sealed_name_must_be_one_the_tests_may_call():
 
 @pytest.mark.skipif(not PROT.namespaces, reason=f"the sealed sandbox needs namespaces: {PROT.notes}")
 def test_a_sealed_function_runs_in_its_own_sandbox_and_is_refused_objects_from_the_first():
+    """The cell that names ``double`` talks to the sealed sandbox; ``b`` was made in the first, by an earlier cell."""
     source = _sealed_assignment(["double"])
     run = verdict.run_graded(source, limits=LIMITS, trusted=source)
     scores = {gid: s.score for gid, s in grading.score_notebook(run.nb).items()}
-    assert scores == {"test_double": 1.0, "test_box": 0.0}, scores
-    (error,) = [o for c in run.nb.cells if grading.grade_id(c) == "test_box" for o in c.outputs
+    assert scores == {"test_box": 1.0, "test_double": 1.0, "test_double_box": 0.0}, scores
+    (error,) = [o for c in run.nb.cells if grading.grade_id(c) == "test_double_box" for o in c.outputs
                 if o.output_type == "error"]
     assert "lives in the other grading sandbox" in error.evalue and "pass data" in error.evalue, error.evalue
     # the same notebook unsealed: the object is the same kernel's, so the call goes through (and fails on its own)
     unsealed = _sealed_assignment([])
     run = verdict.run_graded(unsealed, limits=LIMITS, trusted=unsealed)
-    outputs = [o for c in run.nb.cells if grading.grade_id(c) == "test_box" for o in c.outputs]
+    outputs = [o for c in run.nb.cells if grading.grade_id(c) == "test_double_box" for o in c.outputs]
+    assert any(o.get("ename") == "TypeError" for o in outputs), outputs
     assert not any("other grading sandbox" in o.get("evalue", "") for o in outputs), outputs

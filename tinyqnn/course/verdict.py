@@ -27,11 +27,14 @@ the tinyqnn package (the caller's code object must be one compiled from a tinyqn
 learner's own code cannot call them, even code compiled under a tinyqnn file name, but tinyqnn's modules still do.
 ``metadata.tinyqnn.sandbox_names`` lists setup-cell names that tests use as the sandbox's (unit 6's ``Tensor``:
 the tensors a test builds live where the learner's ``Function`` runs; the test reads their gradients as data).
-``metadata.tinyqnn.sealed`` lists learner functions whose tests' calls are answered by a second sandbox (with
-namespaces), where the ``internal_only`` functions are unavailable too, their bodies gone from disk: there no
-route reaches tinyqnn's own version, neither a layer or ``Function`` class that calls it (unit 4's ``nn.Conv2d``),
-nor the autograd engine, a thread or another process. That sandbox runs the same kernel cells as the first, up to
-the last test cell that names a sealed function (a cell that ran past its limit in the first is not run again).
+``metadata.tinyqnn.sealed`` lists learner functions and classes whose test cells talk to a second sandbox (with
+namespaces), where the ``internal_only`` functions are unavailable too, their bodies gone from disk, and so are
+the tinyqnn functions and classes listed in ``sealed_unavailable`` (ones the unit's later cells need, such as unit
+7's STE classes, which ``QuantAct`` uses): there no route reaches tinyqnn's own version, neither a layer or
+``Function`` class that calls it (unit 4's ``nn.Conv2d``), nor the autograd engine, a thread or another process.
+Every learner name and sandbox name of a test cell that names a sealed one is answered there (so the objects such a
+cell makes live where they are used). That sandbox runs the same kernel cells as the first, up to the last test
+cell that names a sealed function (a cell that ran past its limit in the first is not run again).
 """
 from __future__ import annotations
 
@@ -63,6 +66,13 @@ def sealed_names(nb: Any) -> list[str]:
         raise ValueError(f"metadata.tinyqnn.sealed names {', '.join(unknown)}: no solution or locked cell defines "
                          "them (def or class at the top level)")
     return sealed
+
+
+def _answer_from(box: Any, namespace: dict, names: tuple[str, ...]) -> None:
+    """Point the learner's names (those not rebound by a test to a stand-in of its own) at ``box``."""
+    for name in names:
+        if isinstance(namespace.get(name), remote.RemoteFunction):
+            namespace[name] = remote.RemoteFunction(box, name, namespace, names)
 
 
 def _hit_cell_limit(cell: Any) -> bool:
@@ -214,11 +224,12 @@ def redacted_source(path: Path, names: list[str], internal: list[str] = (),
 
 def redactions(nb: Any, sealed: bool = False) -> dict[Path, str]:
     """source file -> redacted text, for ``metadata.tinyqnn.unavailable`` and ``internal_only`` of ``nb``
-    (``sealed``: for the sandbox that answers the ``sealed`` calls, where ``internal_only`` functions are
-    unavailable too)."""
+    (``sealed``: for the sandbox that answers the test cells that call a ``sealed`` function, where the
+    ``internal_only`` functions and those listed in ``sealed_unavailable`` are unavailable too)."""
     settings = notebook_settings(nb)
-    unavailable, internal = (tuple(settings.get(k, [])) for k in ("unavailable", "internal_only"))
-    request = (unavailable + internal, ()) if sealed else (unavailable, internal)
+    unavailable, internal, more = (tuple(settings.get(k, [])) for k in ("unavailable", "internal_only",
+                                                                         "sealed_unavailable"))
+    request = (unavailable + internal + more, ()) if sealed else (unavailable, internal)
     if request not in _REDACTIONS:  # the same for every submission of an assignment: once per process
         _REDACTIONS[request] = _redactions(*request)
     return dict(_REDACTIONS[request])
@@ -310,9 +321,9 @@ def run_graded(nb: Any, files: Mapping[str, bytes] | None = None, limits: Limits
     sealed = sealed_names(trusted) if use_grader else []
     sealed = sealed if protections().namespaces else []  # without namespaces no file can be hidden
     # the sealed sandbox runs the kernel cells before the last test cell that calls a sealed function
-    last_sealed = max((i for i, (c, r) in enumerate(zip(nb.cells, roles))
-                       if r == "grader" and any(re.search(rf"\b{n}\b", grading.source_text(c)) for n in sealed)),
-                      default=-1)
+    sealed_cells = {i for i, (c, r) in enumerate(zip(nb.cells, roles))
+                    if r == "grader" and any(re.search(rf"\b{n}\b", grading.source_text(c)) for n in sealed)}
+    last_sealed = max(sealed_cells, default=-1)
     start = time.monotonic()
     status, reason = "ok", ""
     count = 0
@@ -331,8 +342,6 @@ def run_graded(nb: Any, files: Mapping[str, bytes] | None = None, limits: Limits
                                                          redact=redactions(trusted, sealed=True)))
                 boxes.append(sealed_box)
                 remote.install(sealed_box)
-                for name in sealed:
-                    namespace[name] = remote.RemoteFunction(sealed_box, name, namespace, names)
                 notes.append(f"sealed sandbox for {', '.join(sealed)}")
             for i, (cell, role) in enumerate(zip(nb.cells, roles)):
                 if role == "markdown":
@@ -345,6 +354,8 @@ def run_graded(nb: Any, files: Mapping[str, bytes] | None = None, limits: Limits
                             sealed_box.execute(unrun)  # its outputs are not the notebook's
                     if role in ("grader", "both"):
                         where = f"<cell {grading.grade_id(cell) or i}>"
+                        if len(boxes) > 1:  # a test cell that names a sealed function talks to the sealed sandbox
+                            _answer_from(boxes[1] if i in sealed_cells else box, namespace, names)
                         if use_grader:  # one cell limit for all the calls of a test cell, as in nbgrader
                             for b in boxes:
                                 remote.channel(b).cell_deadline = time.monotonic() + limits.cell_seconds
