@@ -22,12 +22,6 @@ from ..utils import child_env
 from . import grading
 from .sandbox_worker import record_missing_error
 
-# What nbgrader's Execute preprocessor records when a cell runs past the timeout.
-ERROR_ON_TIMEOUT = {
-    "ename": "CellTimeoutError",
-    "evalue": "",
-    "traceback": ["CellTimeoutError: No reply from kernel before timeout"],
-}
 
 
 class KernelDied(RuntimeError):
@@ -50,7 +44,7 @@ def execute_notebook(nb: Any, cwd: str | Path, timeout: int = grading.EXECUTE_TI
         kernel_name="python3",
         allow_errors=True,
         interrupt_on_timeout=True,
-        error_on_timeout=ERROR_ON_TIMEOUT,
+        error_on_timeout=grading.ERROR_ON_TIMEOUT,
         extra_arguments=list(grading.KERNEL_ARGUMENTS),
         resources={"metadata": {"path": str(cwd)}},
         on_cell_executed=record_missing_error,

@@ -249,6 +249,12 @@ def determine_grade(cell: Any) -> float | None:
     return max_points
 
 
+# What nbgrader's Execute preprocessor records when a cell runs past the timeout (check and the sandbox record it too).
+ERROR_ON_TIMEOUT = {
+    "ename": "CellTimeoutError",
+    "evalue": "",
+    "traceback": ["CellTimeoutError: No reply from kernel before timeout"],
+}
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -258,7 +264,7 @@ def failure_message(cell: Any) -> str:
         kind = output.get("output_type")
         if kind == "error":
             name, value = output.get("ename", "Error"), output.get("evalue", "")
-            if name in ("KeyboardInterrupt", "CellTimeoutError"):
+            if name in ("KeyboardInterrupt", ERROR_ON_TIMEOUT["ename"]):
                 return f"{name}: the cell ran past the per-cell time limit and was interrupted (endless loop?)"
             return f"{name}: {value}".strip().rstrip(":")
         if kind == "stream" and output.get("name") == "stderr":

@@ -274,8 +274,7 @@ class Sandbox:
         config = {"hide": hide, "binds": binds, "loopback_up": isolated,
                   "cover_parent": str(sandbox_base()) if isolated else None, "read_only": isolated,
                   "cell_timeout": self.limits.cell_seconds, "kernel_arguments": list(grading.KERNEL_ARGUMENTS),
-                  "error_on_timeout": {"ename": "CellTimeoutError", "evalue": "",
-                                       "traceback": ["CellTimeoutError: No reply from kernel before timeout"]}}
+                  "error_on_timeout": grading.ERROR_ON_TIMEOUT}
         prefix = list(UNSHARE) if self.protections.namespaces else []
         # the worker by its path, not -m: importing the tinyqnn package (NumPy and all) would be wasted there
         cmd = [*prefix, sys.executable, "-I", str(Path(__file__).with_name("sandbox_worker.py")), json.dumps(config)]

@@ -76,7 +76,8 @@ def _answer_from(box: Any, namespace: dict, names: tuple[str, ...]) -> None:
 
 
 def _hit_cell_limit(cell: Any) -> bool:
-    return any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs)
+    return any(o.get("output_type") == "error" and o.get("ename") == grading.ERROR_ON_TIMEOUT["ename"]
+               for o in cell.outputs)
 
 
 def notebook_settings(nb: Any) -> dict:
@@ -262,6 +263,8 @@ def _redactions(unavailable: tuple[str, ...], internal_only: tuple[str, ...]) ->
     # package as the kernel will see it; then the guards get their sets (which move no other code object)
     draft = {paths[m]: redacted_source(paths[m], *per_module[m]) for m in per_module}
     guarded = [name for _, internal in per_module.values() for name in internal]
+    if not guarded:  # nothing guarded (the sealed sandbox's redactions): no caller sets to compute
+        return draft
     package = Path(tinyqnn.__file__).parent
     allowed = callers.callers_of(guarded, package, draft)
     out = {paths[m]: redacted_source(paths[m], *per_module[m], allowed=allowed) for m in per_module}
